@@ -1,0 +1,133 @@
+//! Entry points of the fuzz targets in `fuzz/` (feature `fuzzing`; not a stable API).
+//!
+//! Each checks properties that must hold for any input and panics when one does not. A stable
+//! `cargo test` replays the committed corpus through them.
+
+use bytes::BytesMut;
+
+use crate::proto::{
+    CloseCode, Frame, FrameDecoder, Incoming, Limits, MAX_CONTROL_PAYLOAD, Message, MessageDecoder,
+    Role,
+};
+
+/// Small limits, so that the fuzzer reaches them.
+const LIMITS: Limits = Limits {
+    max_message_size: 1024,
+    max_fragments: 8,
+};
+
+/// Feeds arbitrary bytes to the frame and message decoders in both roles, in chunks whose size
+/// the first byte picks, and checks that every decoded frame re-encodes to an equivalent one and
+/// that every message respects the limits and UTF-8.
+pub fn frame_parser(data: &[u8]) {
+    let Some((&control, data)) = data.split_first() else {
+        return;
+    };
+    let step = usize::from(control) % 67 + 1;
+    for role in [Role::Client, Role::Server] {
+        frames(role, data, step);
+        messages(role, data, step);
+    }
+}
+
+fn frames(role: Role, data: &[u8], step: usize) {
+    let mut decoder = FrameDecoder::new(role, LIMITS);
+    let mut buf = BytesMut::new();
+    for chunk in data.chunks(step) {
+        buf.extend_from_slice(chunk);
+        loop {
+            match decoder.decode(&mut buf) {
+                Ok(Some(frame)) => check_frame(role, &frame),
+                Ok(None) => break,
+                Err(error) => {
+                    let _ = CloseCode::from(&error);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn check_frame(role: Role, frame: &Frame) {
+    assert!(frame.payload.len() <= LIMITS.max_message_size);
+    assert_eq!(frame.rsv, 0, "no extension is negotiated");
+    if frame.opcode.is_control() {
+        assert!(frame.fin && frame.payload.len() <= MAX_CONTROL_PAYLOAD);
+    }
+    // Re-encode as the peer would have sent it, and decode that again.
+    let mask = match role {
+        Role::Client => None,
+        Role::Server => Some([0xA5, 0x5A, 0x3C, 0xC3]),
+    };
+    let mut wire = BytesMut::new();
+    frame.encode(mask, &mut wire);
+    assert_eq!(
+        wire.len(),
+        frame.header(mask).encoded_len() + frame.payload.len()
+    );
+    let again = FrameDecoder::new(role, LIMITS).decode(&mut wire);
+    assert_eq!(
+        again.as_ref(),
+        Ok(&Some(frame.clone())),
+        "re-encoded frame differs"
+    );
+    assert!(wire.is_empty());
+}
+
+fn messages(role: Role, data: &[u8], step: usize) {
+    let mut decoder = MessageDecoder::new(role, LIMITS);
+    let mut buf = BytesMut::new();
+    for chunk in data.chunks(step) {
+        buf.extend_from_slice(chunk);
+        loop {
+            match decoder.decode(&mut buf) {
+                Ok(Some(incoming)) => check_incoming(&incoming),
+                Ok(None) => break,
+                Err(error) => {
+                    let _ = CloseCode::from(&error);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn check_incoming(incoming: &Incoming) {
+    match incoming {
+        Incoming::Message(message) => {
+            assert!(message.len() <= LIMITS.max_message_size);
+            if let Message::Text(text) = message {
+                assert!(std::str::from_utf8(text.as_bytes()).is_ok());
+            }
+        }
+        Incoming::Ping(payload) | Incoming::Pong(payload) => {
+            assert!(payload.len() <= MAX_CONTROL_PAYLOAD)
+        }
+        Incoming::Close(Some(close)) => {
+            assert!(close.code().is_valid_on_wire());
+            assert!(std::str::from_utf8(close.reason().as_bytes()).is_ok());
+        }
+        Incoming::Close(None) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    #[test]
+    fn the_committed_frame_parser_corpus_replays() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/frame_parser");
+        let mut replayed = 0;
+        for entry in std::fs::read_dir(&dir).expect("fuzz/corpus/frame_parser exists") {
+            let path = entry.expect("readable corpus entry").path();
+            super::frame_parser(&std::fs::read(&path).expect("readable corpus file"));
+            replayed += 1;
+        }
+        assert!(
+            replayed >= 8,
+            "only {replayed} corpus files in {}",
+            dir.display()
+        );
+    }
+}

@@ -1,0 +1,152 @@
+//! The receive path in one piece: frames decoded from a read buffer and assembled into
+//! messages, with text that turns invalid failing before the rest of its frame arrives.
+
+use bytes::BytesMut;
+
+use super::assembler::{Checked, MessageAssembler};
+use super::{FrameDecoder, Incoming, Limits, OpCode, ProtocolError, Role, Utf8Validator};
+
+/// Decodes what the peer sends, from a read buffer into messages and control frames.
+///
+/// The frame rules are [`FrameDecoder`]'s; on top of them it joins fragments, enforces the
+/// fragment and message size limits, validates text as it arrives, and parses Close bodies.
+/// An error is the peer's fault: fail the connection with `CloseCode::from(&error)`.
+#[derive(Debug)]
+pub struct MessageDecoder {
+    frames: FrameDecoder,
+    assembler: MessageAssembler,
+    /// Validation already done on the frame still arriving, when it carries text.
+    early: Checked,
+}
+
+impl MessageDecoder {
+    /// A decoder for an endpoint in `role`.
+    pub fn new(role: Role, limits: Limits) -> Self {
+        Self {
+            frames: FrameDecoder::new(role, limits),
+            assembler: MessageAssembler::new(limits),
+            early: None,
+        }
+    }
+
+    /// Takes the next message or control frame off the front of `buf`, or returns `Ok(None)`
+    /// when more bytes are needed. After an error the decoder is not reused.
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Incoming>, ProtocolError> {
+        while let Some(frame) = self.frames.decode(buf)? {
+            let checked = self.early.take();
+            if let Some(incoming) = self.assembler.push(frame, checked)? {
+                return Ok(Some(incoming));
+            }
+        }
+        self.check_partial_text(buf)?;
+        Ok(None)
+    }
+
+    /// Validates the part of a text frame that has arrived so far, so that invalid UTF-8 fails
+    /// the connection at once rather than when the whole frame is in.
+    fn check_partial_text(&mut self, buf: &[u8]) -> Result<(), ProtocolError> {
+        let Some((header, prefix)) = self.frames.partial(buf) else {
+            return Ok(());
+        };
+        let (validator, seen) = match &mut self.early {
+            Some(early) => early,
+            None => {
+                let start = match (header.opcode, self.assembler.in_progress()) {
+                    (OpCode::Text, None) => Utf8Validator::new(),
+                    (OpCode::Continuation, Some(Some(validator))) => validator,
+                    _ => return Ok(()),
+                };
+                self.early.insert((start, 0))
+            }
+        };
+        validator.feed(&prefix[*seen..])?;
+        *seen = prefix.len();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::proto::{Frame, Message};
+
+    fn wire(frames: &[Frame], mask: Option<[u8; 4]>) -> BytesMut {
+        let mut buf = BytesMut::new();
+        for frame in frames {
+            frame.encode(mask, &mut buf);
+        }
+        buf
+    }
+
+    #[test]
+    fn invalid_text_fails_before_its_frame_is_complete() {
+        for (role, mask) in [(Role::Client, None), (Role::Server, Some([1, 2, 3, 4]))] {
+            let mut payload = b"valid start ".to_vec();
+            payload.extend_from_slice(b"\xed\xa0\x80");
+            payload.resize(1000, b'x');
+            let mut all = wire(&[Frame::new(OpCode::Text, payload)], mask);
+            let mut decoder = MessageDecoder::new(role, Limits::default());
+            let mut buf = all.split_to(all.len() / 2);
+            assert_eq!(
+                decoder.decode(&mut buf),
+                Err(ProtocolError::InvalidUtf8),
+                "{role:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn invalid_text_in_a_continuation_fails_early_too() {
+        let mut payload = b"\xa9 then bad \xc0".to_vec();
+        payload.resize(500, b'y');
+        let frames = [
+            Frame {
+                fin: false,
+                ..Frame::new(OpCode::Text, Bytes::from_static(b"caf\xc3"))
+            },
+            Frame::new(OpCode::Continuation, payload),
+        ];
+        let mut all = wire(&frames, None);
+        let mut decoder = MessageDecoder::new(Role::Client, Limits::default());
+        let mut buf = all.split_to(100);
+        assert_eq!(decoder.decode(&mut buf), Err(ProtocolError::InvalidUtf8));
+    }
+
+    #[test]
+    fn text_arriving_in_pieces_is_delivered_whole() {
+        let text = "ünïcödé ".repeat(50);
+        for (role, mask) in [(Role::Client, None), (Role::Server, Some([7, 7, 1, 2]))] {
+            let bytes = text.as_bytes();
+            let frames = [
+                Frame {
+                    fin: false,
+                    ..Frame::new(OpCode::Text, Bytes::copy_from_slice(&bytes[..101]))
+                },
+                Frame::new(OpCode::Ping, Bytes::from_static(b"hb")),
+                Frame::new(OpCode::Continuation, Bytes::copy_from_slice(&bytes[101..])),
+            ];
+            let all = wire(&frames, mask);
+            for step in [1, 3, 7, 64] {
+                let mut decoder = MessageDecoder::new(role, Limits::default());
+                let mut buf = BytesMut::new();
+                let mut out = Vec::new();
+                for chunk in all.chunks(step) {
+                    buf.extend_from_slice(chunk);
+                    while let Some(incoming) = decoder.decode(&mut buf).unwrap() {
+                        out.push(incoming);
+                    }
+                }
+                assert_eq!(
+                    out,
+                    [
+                        Incoming::Ping(Bytes::from_static(b"hb")),
+                        Incoming::Message(Message::text(text.as_str()))
+                    ],
+                    "{role:?} step {step}"
+                );
+            }
+        }
+    }
+}
