@@ -86,11 +86,12 @@ impl FrameDecoder {
     }
 
     /// The header of a frame whose payload is still arriving, and the part of its payload
-    /// already in `buf`, unmasked. `buf` must be the buffer last passed to [`decode`](Self::decode).
+    /// already in `buf`, unmasked. `buf` is the buffer last passed to [`decode`](Self::decode);
+    /// for any other buffer the answer is meaningless (or `None` if it is too short).
     pub fn partial<'b>(&self, buf: &'b [u8]) -> Option<(&FrameHeader, &'b [u8])> {
         let pending = self.pending.as_ref()?;
         let start = pending.header_len;
-        Some((&pending.header, &buf[start..start + pending.ready]))
+        Some((&pending.header, buf.get(start..start + pending.ready)?))
     }
 
     /// Parses and checks the header at the front of `buf`.
