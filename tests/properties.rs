@@ -125,7 +125,7 @@ proptest! {
         text in "\\PC{0,60}", cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..6),
         (role, mask) in direction(), step in 1usize..40,
     ) {
-        let wire = fragmented(text.as_bytes(), &cuts, mask);
+        let wire = fragmented(text.as_bytes(), cut_points(text.as_bytes(), &cuts), mask);
         let got = decode_all(role, &wire, step, Limits::default()).unwrap();
         prop_assert_eq!(got, vec![Incoming::Message(Message::text(text.as_str()))]);
     }
@@ -143,16 +143,20 @@ proptest! {
         // Every character of the suffix starts with a leading byte, so it never completes an
         // incomplete sequence: the text stays invalid.
         text.extend_from_slice(suffix.as_bytes());
-        let wire = fragmented(&text, &cuts, mask);
+        let wire = fragmented(&text, cut_points(&text, &cuts), mask);
         let err = decode_all(role, &wire, step, Limits::default()).unwrap_err();
         prop_assert_eq!(&err, &ProtocolError::InvalidUtf8);
         prop_assert_eq!(CloseCode::from(&err), CloseCode::INVALID_PAYLOAD);
     }
 }
 
-/// A text message split into fragments at the given cut points (sorted, deduplicated).
-fn fragmented(text: &[u8], cuts: &[prop::sample::Index], mask: Option<[u8; 4]>) -> BytesMut {
-    let mut points: Vec<usize> = cuts.iter().map(|i| i.index(text.len() + 1)).collect();
+/// A text message split into fragments at the given cut points (in any order, repeats allowed).
+fn fragmented(
+    text: &[u8],
+    cuts: impl IntoIterator<Item = usize>,
+    mask: Option<[u8; 4]>,
+) -> BytesMut {
+    let mut points: Vec<usize> = cuts.into_iter().collect();
     points.push(text.len());
     points.sort_unstable();
     points.dedup();
@@ -176,13 +180,18 @@ fn fragmented(text: &[u8], cuts: &[prop::sample::Index], mask: Option<[u8; 4]>) 
     wire
 }
 
+/// Cut points picked by proptest.
+fn cut_points(text: &[u8], cuts: &[prop::sample::Index]) -> Vec<usize> {
+    cuts.iter().map(|i| i.index(text.len() + 1)).collect()
+}
+
 #[test]
 fn valid_text_split_at_every_byte_offset_into_two_and_three_fragments_is_accepted() {
     let text = "A€𝄞é日本語🎉z".as_bytes();
     for i in 0..=text.len() {
         for j in i..=text.len() {
             let cuts = [i, j];
-            let wire = fragmented_at(text, &cuts);
+            let wire = fragmented(text, cuts, None);
             let got = decode_all(Role::Client, &wire, 7, Limits::default());
             assert_eq!(
                 got,
@@ -201,7 +210,7 @@ fn invalid_text_split_at_every_byte_offset_is_rejected_with_1007() {
         b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xf4\x90\x80\x80\x65\x64\x69\x74\x65\x64";
     for i in 0..=text.len() {
         for j in i..=text.len() {
-            let wire = fragmented_at(text, &[i, j]);
+            let wire = fragmented(text, [i, j], None);
             let err = decode_all(Role::Client, &wire, 3, Limits::default()).unwrap_err();
             assert_eq!(
                 CloseCode::from(&err),
@@ -210,28 +219,4 @@ fn invalid_text_split_at_every_byte_offset_is_rejected_with_1007() {
             );
         }
     }
-}
-
-fn fragmented_at(text: &[u8], cuts: &[usize]) -> BytesMut {
-    let mut points = cuts.to_vec();
-    points.push(text.len());
-    points.dedup();
-    let mut wire = BytesMut::new();
-    let mut start = 0;
-    for (n, &end) in points.iter().enumerate() {
-        let opcode = if n == 0 {
-            OpCode::Text
-        } else {
-            OpCode::Continuation
-        };
-        let frame = Frame {
-            fin: n + 1 == points.len(),
-            rsv: 0,
-            opcode,
-            payload: Bytes::copy_from_slice(&text[start..end]),
-        };
-        frame.encode(None, &mut wire);
-        start = end;
-    }
-    wire
 }
