@@ -2,13 +2,24 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod close_info;
+mod connection;
+pub mod dispatcher;
 mod error;
 pub mod handshake;
 pub mod proto;
+mod server;
+mod stream;
 
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 
 pub use close_info::CloseInfo;
+pub use connection::DEFAULT_CLOSE_TIMEOUT;
+pub use dispatcher::{Agent, AgentOptions, Dispatcher, TlsRoots};
 pub use error::{Error, Failure, WebSocketError};
 pub use proto::{CloseCode, CloseFrame, Limits, Message, ProtocolError, Utf8Bytes};
+pub use server::{ServerOptions, accept};
+pub use stream::{
+    DEFAULT_HIGH_WATER_MARK, Opened, Readable, StreamOptions, WebSocketStream, Writable,
+};
+pub use tokio_util::sync::CancellationToken;

@@ -1,0 +1,114 @@
+//! One waker for the socket, many tasks behind it.
+//!
+//! The readable, the writable and the `closed` future of one connection may be polled from
+//! different tasks, but a socket (and a timer) remembers only the last waker it was polled
+//! with. Every poll of the socket therefore uses the hub's waker, and each face registers its
+//! own waker in its slot: a wake-up from the socket reaches all of them.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Wake, Waker};
+
+/// The parties that wait on a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Slot {
+    /// The readable stream (or the EventTarget's task).
+    Read = 0,
+    /// The writable sink.
+    Write = 1,
+    /// `closed`, which drives the closing handshake.
+    Lifecycle = 2,
+    /// `opened`.
+    Opened = 3,
+}
+
+const SLOTS: usize = 4;
+
+#[derive(Default)]
+pub(crate) struct WakerHub {
+    wakers: Mutex<[Option<Waker>; SLOTS]>,
+}
+
+impl WakerHub {
+    pub(crate) fn new() -> (Arc<Self>, Waker) {
+        let hub = Arc::new(Self::default());
+        let waker = Waker::from(hub.clone());
+        (hub, waker)
+    }
+
+    /// Remembers `waker` as the one to wake for `slot`.
+    pub(crate) fn register(&self, slot: Slot, waker: &Waker) {
+        let mut wakers = self.wakers.lock().unwrap_or_else(PoisonError::into_inner);
+        match &mut wakers[slot as usize] {
+            Some(old) if old.will_wake(waker) => {}
+            entry => *entry = Some(waker.clone()),
+        }
+    }
+
+    /// Wakes the party in `slot`, if one waits.
+    pub(crate) fn wake(&self, slot: Slot) {
+        let waker =
+            self.wakers.lock().unwrap_or_else(PoisonError::into_inner)[slot as usize].take();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    fn wake_all(&self) {
+        let taken: [Option<Waker>; SLOTS] = {
+            let mut wakers = self.wakers.lock().unwrap_or_else(PoisonError::into_inner);
+            std::array::from_fn(|i| wakers[i].take())
+        };
+        for waker in taken.into_iter().flatten() {
+            waker.wake();
+        }
+    }
+}
+
+impl Wake for WakerHub {
+    fn wake(self: Arc<Self>) {
+        self.wake_all();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.wake_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_wake_of_the_hub_reaches_every_registered_party_once() {
+        let (hub, hub_waker) = WakerHub::new();
+        let counts: Vec<_> = (0..3)
+            .map(|_| Arc::new(Count(AtomicUsize::new(0))))
+            .collect();
+        for (slot, count) in [Slot::Read, Slot::Write, Slot::Lifecycle]
+            .into_iter()
+            .zip(&counts)
+        {
+            hub.register(slot, &Waker::from(count.clone()));
+        }
+        hub_waker.wake_by_ref();
+        hub_waker.wake_by_ref();
+        for count in &counts {
+            assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        }
+        hub.register(Slot::Write, &Waker::from(counts[1].clone()));
+        hub.wake(Slot::Write);
+        hub.wake(Slot::Read);
+        assert_eq!(counts[1].0.load(Ordering::SeqCst), 2);
+        assert_eq!(counts[0].0.load(Ordering::SeqCst), 1);
+    }
+}

@@ -1,0 +1,457 @@
+//! The connection driver: one WebSocket connection over an upgraded byte stream, driven by
+//! polls from whichever face needs progress (the readable, the writable, `closed`, or the
+//! EventTarget task). It owns the buffers and the codec, answers pings, runs the closing
+//! handshake with its timeout, and turns every failure into the web's outcome.
+//!
+//! Nothing here spawns or locks: the faces wrap it in their own synchronisation, and every
+//! poll of the socket or timer uses the [`WakerHub`]'s waker so that all waiting faces wake.
+
+pub(crate) mod hub;
+
+use std::collections::VecDeque;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker, ready};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Sleep;
+
+use crate::proto::{
+    CloseCode, CloseFrame, Frame, FrameEncoder, Incoming, Limits, MAX_CONTROL_PAYLOAD, Message,
+    MessageDecoder, OpCode, ProtocolError, Role,
+};
+use crate::{CloseInfo, Failure, WebSocketError};
+
+/// An upgraded byte stream: what a dispatcher hands over after the opening handshake.
+pub trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
+
+/// The default close timeout: how long to wait for the closing handshake (RFC 6455 7.1.1).
+pub const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The smallest free space a read is made with.
+const MIN_READ: usize = 4 * 1024;
+/// Read buffers larger than this are given back once empty.
+const KEEP_READ_CAPACITY: usize = 64 * 1024;
+
+/// Settings of one connection.
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    pub(crate) role: Role,
+    pub(crate) limits: Limits,
+    pub(crate) close_timeout: Duration,
+    /// Bytes of received messages that may wait for the reader when `closed` drives reads.
+    pub(crate) read_high_water_mark: usize,
+    /// Bytes of encoded frames that may wait for the socket before writes wait.
+    pub(crate) write_high_water_mark: usize,
+}
+
+/// How a connection ended.
+#[derive(Clone, Debug)]
+pub(crate) enum Outcome {
+    /// Close frames sent and received, then the TCP connection closed.
+    Clean(CloseInfo),
+    /// Anything else; reported as 1006 with the Rust-side cause.
+    Unclean(WebSocketError),
+}
+
+/// Why a send was refused.
+#[derive(Debug)]
+pub(crate) enum SendError {
+    /// The closing handshake has started or finished cleanly.
+    Closing,
+    /// The connection failed.
+    Failed(WebSocketError),
+}
+
+pub(crate) struct Connection {
+    io: Box<dyn Io>,
+    /// The hub's waker: every poll of `io` and `deadline` uses it.
+    waker: Waker,
+    config: Config,
+    read_buf: BytesMut,
+    write_buf: BytesMut,
+    decoder: MessageDecoder,
+    encoder: FrameEncoder,
+    /// Messages read by `closed` while the reader was not reading.
+    inbound: VecDeque<Message>,
+    inbound_bytes: usize,
+    close_sent: bool,
+    close_received: Option<CloseInfo>,
+    eof: bool,
+    shut_down: bool,
+    failure: Option<WebSocketError>,
+    outcome: Option<Outcome>,
+    deadline: Option<Pin<Box<Sleep>>>,
+}
+
+impl Connection {
+    /// A connection over `io`, whose first bytes may already be in `read_buf` (what followed
+    /// the handshake response).
+    pub(crate) fn new(io: Box<dyn Io>, read_buf: BytesMut, config: Config, waker: Waker) -> Self {
+        Self {
+            io,
+            waker,
+            read_buf,
+            write_buf: BytesMut::new(),
+            decoder: MessageDecoder::new(config.role, config.limits),
+            encoder: FrameEncoder::new(config.role),
+            inbound: VecDeque::new(),
+            inbound_bytes: 0,
+            close_sent: false,
+            close_received: None,
+            eof: false,
+            shut_down: false,
+            failure: None,
+            outcome: None,
+            deadline: None,
+            config,
+        }
+    }
+
+    /// Whether the closing handshake has started or the connection is over.
+    pub(crate) fn is_closing(&self) -> bool {
+        self.close_sent || self.close_received.is_some() || self.failure.is_some()
+    }
+
+    // ----- receiving -----
+
+    /// The next message for the reader: `Ready(None)` once no more will come (a Close was
+    /// received, or the connection failed: see [`failure`](Self::failure)).
+    pub(crate) fn poll_next_message(&mut self) -> Poll<Option<Message>> {
+        if let Some(message) = self.inbound.pop_front() {
+            self.inbound_bytes -= message.len();
+            return Poll::Ready(Some(message));
+        }
+        self.poll_incoming()
+    }
+
+    /// The failure the connection met, if any.
+    pub(crate) fn failure(&self) -> Option<&WebSocketError> {
+        self.failure.as_ref()
+    }
+
+    /// Reads and decodes until a data message arrives, handling control frames on the way.
+    fn poll_incoming(&mut self) -> Poll<Option<Message>> {
+        loop {
+            if self.close_received.is_some() || self.failure.is_some() {
+                // Send the reply to a Close (or our failing Close) without waiting for `closed`.
+                let _ = self.poll_write_buf();
+                return Poll::Ready(None);
+            }
+            match self.decoder.decode(&mut self.read_buf) {
+                Ok(Some(Incoming::Message(message))) => return Poll::Ready(Some(message)),
+                Ok(Some(Incoming::Ping(payload))) => {
+                    if !self.close_sent {
+                        self.encoder
+                            .encode(&Frame::new(OpCode::Pong, payload), &mut self.write_buf);
+                    }
+                    continue;
+                }
+                Ok(Some(Incoming::Pong(_))) => continue,
+                Ok(Some(Incoming::Close(frame))) => {
+                    self.on_close_frame(frame);
+                    continue;
+                }
+                Err(error) => {
+                    self.fail_protocol(error);
+                    continue;
+                }
+                Ok(None) => {}
+            }
+            // Answer pings (and send anything else queued) before waiting for more input.
+            let _ = self.poll_write_buf();
+            match self.poll_fill() {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(0)) => {
+                    self.eof = true;
+                    self.fail(Failure::ConnectionClosed);
+                }
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(error)) => {
+                    self.eof = true;
+                    self.shut_down = true;
+                    self.fail(Failure::Io(error));
+                }
+            }
+        }
+    }
+
+    fn on_close_frame(&mut self, frame: Option<CloseFrame>) {
+        let info = match &frame {
+            Some(frame) => CloseInfo {
+                close_code: Some(frame.code().as_u16()),
+                reason: frame.reason().to_string(),
+            },
+            None => CloseInfo {
+                close_code: Some(CloseCode::NO_STATUS_RECEIVED.as_u16()),
+                reason: String::new(),
+            },
+        };
+        self.close_received = Some(info);
+        if !self.close_sent {
+            // Echo the code (RFC 6455 5.5.1), without the reason.
+            let payload = frame
+                .and_then(|f| CloseFrame::new(f.code(), "").ok())
+                .map(|f| f.to_payload())
+                .unwrap_or_default();
+            self.send_close_frame(payload);
+        }
+        self.start_deadline();
+    }
+
+    /// Reads more bytes into the read buffer.
+    fn poll_fill(&mut self) -> Poll<io::Result<usize>> {
+        if self.read_buf.is_empty() && self.read_buf.capacity() > KEEP_READ_CAPACITY {
+            self.read_buf = BytesMut::new();
+        }
+        if self.read_buf.capacity() - self.read_buf.len() < MIN_READ {
+            self.read_buf.reserve(MIN_READ);
+        }
+        let waker = self.waker.clone();
+        let mut cx = Context::from_waker(&waker);
+        tokio_util::io::poll_read_buf(Pin::new(&mut self.io), &mut cx, &mut self.read_buf)
+    }
+
+    // ----- sending -----
+
+    /// Waits until the write buffer is below the high-water mark.
+    pub(crate) fn poll_ready(&mut self) -> Poll<Result<(), SendError>> {
+        self.check_can_send()?;
+        if self.write_buf.len() >= self.config.write_high_water_mark {
+            match self.poll_write_buf() {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(())) => return Poll::Ready(Err(self.send_error())),
+                Poll::Pending if self.write_buf.len() >= self.config.write_high_water_mark => {
+                    return Poll::Pending;
+                }
+                Poll::Pending => {}
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Queues a message (call after [`poll_ready`](Self::poll_ready)).
+    pub(crate) fn send(&mut self, message: Message) -> Result<(), SendError> {
+        self.check_can_send()?;
+        let frame = match message {
+            Message::Text(text) => Frame::new(OpCode::Text, text.into_bytes()),
+            Message::Binary(data) => Frame::new(OpCode::Binary, data),
+        };
+        self.encoder.encode(&frame, &mut self.write_buf);
+        Ok(())
+    }
+
+    /// Queues a ping; `payload` must be at most 125 bytes. Ignored once closing.
+    pub(crate) fn ping(&mut self, payload: &[u8]) {
+        debug_assert!(payload.len() <= MAX_CONTROL_PAYLOAD);
+        if !self.is_closing() {
+            let frame = Frame::new(OpCode::Ping, bytes::Bytes::copy_from_slice(payload));
+            self.encoder.encode(&frame, &mut self.write_buf);
+            let _ = self.poll_write_buf();
+        }
+    }
+
+    /// Writes everything queued and flushes the socket.
+    pub(crate) fn poll_flush(&mut self) -> Poll<Result<(), SendError>> {
+        match ready!(self.poll_write_buf()) {
+            Ok(()) => {
+                let waker = self.waker.clone();
+                let mut cx = Context::from_waker(&waker);
+                match ready!(Pin::new(&mut self.io).poll_flush(&mut cx)) {
+                    Ok(()) => Poll::Ready(Ok(())),
+                    Err(error) => {
+                        self.fail(Failure::Io(error));
+                        Poll::Ready(Err(self.send_error()))
+                    }
+                }
+            }
+            Err(()) => Poll::Ready(Err(self.send_error())),
+        }
+    }
+
+    fn check_can_send(&self) -> Result<(), SendError> {
+        match &self.failure {
+            Some(failure) => Err(SendError::Failed(failure.clone())),
+            None if self.close_sent || self.close_received.is_some() => Err(SendError::Closing),
+            None => Ok(()),
+        }
+    }
+
+    fn send_error(&self) -> SendError {
+        self.failure
+            .clone()
+            .map_or(SendError::Closing, SendError::Failed)
+    }
+
+    /// Writes the write buffer out. `Err(())` when the socket broke (the failure is recorded).
+    fn poll_write_buf(&mut self) -> Poll<Result<(), ()>> {
+        let waker = self.waker.clone();
+        let mut cx = Context::from_waker(&waker);
+        while !self.write_buf.is_empty() {
+            if self.shut_down {
+                return Poll::Ready(Err(()));
+            }
+            match ready!(Pin::new(&mut self.io).poll_write(&mut cx, &self.write_buf)) {
+                Ok(0) => {
+                    self.shut_down = true;
+                    self.fail(Failure::ConnectionClosed);
+                }
+                Ok(n) => {
+                    let _ = self.write_buf.split_to(n);
+                }
+                Err(error) => {
+                    self.shut_down = true;
+                    self.fail(Failure::Io(error));
+                }
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    // ----- closing -----
+
+    /// Starts the closing handshake with `info` (already validated), unless it has started.
+    pub(crate) fn close(&mut self, info: &CloseInfo) {
+        if self.is_closing() {
+            return;
+        }
+        let payload = match info.close_code.and_then(|c| CloseCode::try_from(c).ok()) {
+            Some(code) => CloseFrame::new(code, info.reason.as_str())
+                .map(|f| f.to_payload())
+                .unwrap_or_default(),
+            None => bytes::Bytes::new(),
+        };
+        self.send_close_frame(payload);
+        self.start_deadline();
+    }
+
+    fn send_close_frame(&mut self, payload: bytes::Bytes) {
+        self.encoder
+            .encode(&Frame::new(OpCode::Close, payload), &mut self.write_buf);
+        self.close_sent = true;
+    }
+
+    fn start_deadline(&mut self) {
+        if self.deadline.is_none() {
+            self.deadline = Some(Box::pin(tokio::time::sleep(self.config.close_timeout)));
+        }
+    }
+
+    /// Fails the connection because the peer broke the protocol: sends the mapped close code.
+    fn fail_protocol(&mut self, error: ProtocolError) {
+        if !self.close_sent {
+            let code = CloseCode::from(&error);
+            let payload = CloseFrame::new(code, "")
+                .map(|f| f.to_payload())
+                .unwrap_or_default();
+            self.send_close_frame(payload);
+        }
+        self.fail(Failure::Protocol(error));
+    }
+
+    /// Records the first failure; the connection is then wound down.
+    fn fail(&mut self, failure: Failure) {
+        if self.failure.is_none() && self.outcome.is_none() {
+            let code = Some(CloseCode::ABNORMAL_CLOSURE.as_u16());
+            self.failure = Some(WebSocketError::from_parts(
+                code,
+                String::new(),
+                Some(Arc::new(failure)),
+            ));
+            self.start_deadline();
+        }
+    }
+
+    /// Drives the connection to its end once closing has started (or it failed), reading
+    /// messages into the inbound queue (up to the high-water mark) while the Close is awaited.
+    pub(crate) fn poll_closed(&mut self) -> Poll<Outcome> {
+        loop {
+            if let Some(outcome) = &self.outcome {
+                return Poll::Ready(outcome.clone());
+            }
+            if let Some(deadline) = &mut self.deadline {
+                let waker = self.waker.clone();
+                if deadline
+                    .as_mut()
+                    .poll(&mut Context::from_waker(&waker))
+                    .is_ready()
+                {
+                    self.finish_after_timeout();
+                    continue;
+                }
+            }
+            if self.failure.is_some() {
+                // Send our Close if the socket still works, then close it.
+                let _ = ready!(self.poll_write_buf());
+                ready!(self.poll_shutdown());
+                self.outcome = self.failure.clone().map(Outcome::Unclean);
+                continue;
+            }
+            if ready!(self.poll_write_buf()).is_err() {
+                continue;
+            }
+            if self.close_received.is_none() {
+                if self.inbound_bytes >= self.config.read_high_water_mark {
+                    return Poll::Pending; // The reader makes room, and wakes us.
+                }
+                if let Some(message) = ready!(self.poll_incoming()) {
+                    self.inbound_bytes += message.len();
+                    self.inbound.push_back(message);
+                }
+                continue;
+            }
+            // Both Close frames are exchanged: the server closes TCP first; the client waits
+            // for that (or the deadline).
+            if self.config.role == Role::Server {
+                ready!(self.poll_shutdown());
+            }
+            ready!(self.poll_eof());
+            ready!(self.poll_shutdown());
+            self.outcome = self.close_received.clone().map(Outcome::Clean);
+        }
+    }
+
+    /// The deadline passed: clean if the handshake completed (we close TCP ourselves),
+    /// unclean otherwise.
+    fn finish_after_timeout(&mut self) {
+        self.outcome = Some(match (&self.failure, &self.close_received) {
+            (Some(failure), _) => Outcome::Unclean(failure.clone()),
+            (None, Some(info)) if self.close_sent => Outcome::Clean(info.clone()),
+            _ => Outcome::Unclean(WebSocketError::from_parts(
+                Some(CloseCode::ABNORMAL_CLOSURE.as_u16()),
+                String::new(),
+                Some(Arc::new(Failure::Timeout("closing handshake"))),
+            )),
+        });
+        // Best effort: the socket is dropped with the connection anyway.
+        let _ = self.poll_shutdown();
+        self.shut_down = true;
+    }
+
+    /// Reads and discards until the peer closes the TCP connection.
+    fn poll_eof(&mut self) -> Poll<()> {
+        while !self.eof {
+            self.read_buf.clear();
+            match ready!(self.poll_fill()) {
+                Ok(0) | Err(_) => self.eof = true,
+                Ok(_) => {}
+            }
+        }
+        Poll::Ready(())
+    }
+
+    fn poll_shutdown(&mut self) -> Poll<()> {
+        if !self.shut_down {
+            let waker = self.waker.clone();
+            let mut cx = Context::from_waker(&waker);
+            let _ = ready!(Pin::new(&mut self.io).poll_shutdown(&mut cx));
+            self.shut_down = true;
+        }
+        Poll::Ready(())
+    }
+}

@@ -1,0 +1,69 @@
+//! Dispatchers: how the upgraded byte stream of a WebSocket is obtained.
+//!
+//! A dispatcher takes a [`HandshakeRequest`], runs the HTTP part of the opening handshake itself
+//! (HTTP/1.1 `101` with `Sec-WebSocket-Accept`, or HTTP/2 extended CONNECT `200`, which differ),
+//! and returns an [`Upgraded`] stream with what was negotiated. It knows nothing about frames.
+
+mod agent;
+mod http1;
+mod tls;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+
+use crate::Failure;
+pub use crate::connection::Io;
+use crate::handshake::{HandshakeRequest, Negotiated};
+pub use agent::{Agent, AgentOptions};
+pub use http1::upgrade_http1;
+pub use tls::TlsRoots;
+
+/// The byte stream of an open WebSocket, with what the handshake negotiated.
+pub struct Upgraded {
+    pub(crate) io: Box<dyn Io>,
+    pub(crate) read_buf: BytesMut,
+    pub(crate) negotiated: Negotiated,
+}
+
+impl Upgraded {
+    /// A stream after a successful handshake. `leftover` holds any bytes read past the end of
+    /// the handshake response: they are the first WebSocket frames.
+    pub fn new(io: impl Io, leftover: BytesMut, negotiated: Negotiated) -> Self {
+        Self {
+            io: Box::new(io),
+            read_buf: leftover,
+            negotiated,
+        }
+    }
+
+    /// What the handshake negotiated.
+    pub fn negotiated(&self) -> &Negotiated {
+        &self.negotiated
+    }
+}
+
+impl std::fmt::Debug for Upgraded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upgraded")
+            .field("negotiated", &self.negotiated)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The future a dispatcher returns.
+pub type DispatchFuture = Pin<Box<dyn Future<Output = Result<Upgraded, Failure>> + Send + 'static>>;
+
+/// Obtains upgraded WebSocket byte streams (undici's `Dispatcher` for WebSockets).
+pub trait Dispatcher: Send + Sync + 'static {
+    /// Connects and runs the opening handshake for `request`.
+    fn dispatch(&self, request: HandshakeRequest) -> DispatchFuture;
+}
+
+impl From<Agent> for Arc<dyn Dispatcher> {
+    fn from(agent: Agent) -> Self {
+        Arc::new(agent)
+    }
+}

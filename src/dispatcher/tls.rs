@@ -1,0 +1,54 @@
+//! TLS client configuration: rustls with the webpki roots, the system store, or the caller's.
+
+use std::sync::Arc;
+
+use rustls::ClientConfig;
+
+/// Which certificates a `wss` connection trusts.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub enum TlsRoots {
+    /// Mozilla's root store, compiled in (`webpki-roots`). The default.
+    #[default]
+    WebPki,
+    /// The operating system's trust store (`rustls-native-certs`), read once per `Agent`.
+    System,
+    /// The caller's complete configuration. ALPN `http/1.1` is added when it names none.
+    Custom(Arc<ClientConfig>),
+}
+
+impl TlsRoots {
+    /// The rustls configuration for these roots, with ALPN `http/1.1`.
+    pub(crate) fn client_config(&self) -> Result<Arc<ClientConfig>, rustls::Error> {
+        let mut config = match self {
+            Self::Custom(config) => {
+                if !config.alpn_protocols.is_empty() {
+                    return Ok(config.clone());
+                }
+                (**config).clone()
+            }
+            Self::WebPki => {
+                let roots = rustls::RootCertStore {
+                    roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+                };
+                builder()?
+                    .with_root_certificates(roots)
+                    .with_no_client_auth()
+            }
+            Self::System => {
+                let mut roots = rustls::RootCertStore::empty();
+                roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+                builder()?
+                    .with_root_certificates(roots)
+                    .with_no_client_auth()
+            }
+        };
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Arc::new(config))
+    }
+}
+
+fn builder() -> Result<rustls::ConfigBuilder<ClientConfig, rustls::WantsVerifier>, rustls::Error> {
+    ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+}

@@ -1,0 +1,118 @@
+//! The server role: accept an HTTP/1.1 upgrade on any byte stream and get a `WebSocketStream`.
+
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::connection::{Config, DEFAULT_CLOSE_TIMEOUT, Io};
+use crate::dispatcher::Upgraded;
+use crate::handshake::{
+    DEFAULT_MAX_HEAD_SIZE, HandshakeError, Negotiated, ServerHandshake, encode_rejection,
+};
+use crate::proto::{Limits, Role};
+use crate::stream::DEFAULT_HIGH_WATER_MARK;
+use crate::{Failure, WebSocketStream};
+
+/// Settings of [`accept`].
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    /// Subprotocols the server speaks, in order of preference; the first the client offered
+    /// is selected.
+    pub protocols: Vec<String>,
+    /// Limits on incoming messages.
+    pub limits: Limits,
+    /// How long the closing handshake may take (default 5 s).
+    pub close_timeout: Duration,
+    /// The largest request head accepted (default 64 KiB).
+    pub max_request_head_size: usize,
+    /// How long the client may take to send its request (default 30 s).
+    pub handshake_timeout: Duration,
+    /// Read-ahead bound of `closed` (default 64 KiB).
+    pub read_high_water_mark: usize,
+    /// Bytes of queued frames above which writes wait (default 64 KiB).
+    pub write_high_water_mark: usize,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            protocols: Vec::new(),
+            limits: Limits::default(),
+            close_timeout: DEFAULT_CLOSE_TIMEOUT,
+            max_request_head_size: DEFAULT_MAX_HEAD_SIZE,
+            handshake_timeout: Duration::from_secs(30),
+            read_high_water_mark: DEFAULT_HIGH_WATER_MARK,
+            write_high_water_mark: DEFAULT_HIGH_WATER_MARK,
+        }
+    }
+}
+
+/// Reads a WebSocket upgrade request from `io`, answers it, and returns the open connection.
+/// A bad request is answered with `400` (or `426` for a wrong version) and returned as an error.
+/// Must be called within a Tokio runtime.
+pub async fn accept(io: impl Io, options: ServerOptions) -> Result<WebSocketStream, Failure> {
+    tokio::time::timeout(options.handshake_timeout, accept_inner(io, options))
+        .await
+        .map_err(|_| Failure::Timeout("opening handshake"))?
+}
+
+async fn accept_inner(mut io: impl Io, options: ServerOptions) -> Result<WebSocketStream, Failure> {
+    let mut buf = BytesMut::with_capacity(1024);
+    let (request, len) = loop {
+        match ServerHandshake::decode_request(&buf, options.max_request_head_size) {
+            Ok(Some(parsed)) => break parsed,
+            Ok(None) => {}
+            Err(error) => return Err(reject(io, error).await),
+        }
+        if io.read_buf(&mut buf).await.map_err(Failure::Io)? == 0 {
+            return Err(Failure::Handshake(HandshakeError::ConnectionClosed));
+        }
+    };
+    buf.advance(len);
+    let authority = request
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let url = url::Url::parse(&format!("ws://{authority}{}", request.uri()))
+        .or_else(|_| url::Url::parse("ws://localhost/"))
+        .map_err(|e| Failure::Io(std::io::Error::other(e)))?;
+    let handshake = match ServerHandshake::new(request) {
+        Ok(handshake) => handshake,
+        Err(error) => return Err(reject(io, error).await),
+    };
+    let protocol = handshake
+        .select_protocol(&options.protocols)
+        .map(str::to_owned);
+    let mut response = String::with_capacity(256);
+    handshake.encode_response(protocol.as_deref(), &mut response);
+    io.write_all(response.as_bytes())
+        .await
+        .map_err(Failure::Io)?;
+    io.flush().await.map_err(Failure::Io)?;
+    let negotiated = Negotiated {
+        protocol: protocol.unwrap_or_default(),
+        extensions: String::new(),
+    };
+    let config = Config {
+        role: Role::Server,
+        limits: options.limits,
+        close_timeout: options.close_timeout,
+        read_high_water_mark: options.read_high_water_mark,
+        write_high_water_mark: options.write_high_water_mark,
+    };
+    Ok(WebSocketStream::from_upgraded(
+        Upgraded::new(io, buf, negotiated),
+        url,
+        config,
+    ))
+}
+
+async fn reject(mut io: impl Io, error: HandshakeError) -> Failure {
+    let mut response = String::new();
+    encode_rejection(&error, &mut response);
+    let _ = io.write_all(response.as_bytes()).await;
+    let _ = io.shutdown().await;
+    Failure::Handshake(error)
+}

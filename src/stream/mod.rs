@@ -1,0 +1,265 @@
+//! `WebSocketStream`: the WHATWG stream-based WebSocket.
+
+mod readable;
+pub(crate) mod shared;
+mod writable;
+
+use std::future::poll_fn;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use http::HeaderMap;
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+pub use readable::Readable;
+use shared::{Phase, Shared};
+pub use writable::Writable;
+
+use crate::close_info::validate_close;
+use crate::connection::hub::Slot;
+use crate::connection::{Config, DEFAULT_CLOSE_TIMEOUT, Outcome};
+use crate::dispatcher::{Agent, Dispatcher, Upgraded};
+use crate::handshake::url::{parse_url, validate_protocols};
+use crate::handshake::{HandshakeRequest, Negotiated};
+use crate::proto::{Limits, MAX_CONTROL_PAYLOAD, Role};
+use crate::{CloseInfo, Error, Failure, WebSocketError};
+
+/// The default high-water marks of the readable and the writable: 64 KiB each.
+pub const DEFAULT_HIGH_WATER_MARK: usize = 64 * 1024;
+
+/// Options of [`WebSocketStream::new`] (the WHATWG `WebSocketStreamOptions`, and more).
+#[derive(Clone)]
+pub struct StreamOptions {
+    /// Subprotocols to offer, in order of preference.
+    pub protocols: Vec<String>,
+    /// The abort signal: cancelling it before the connection opens fails it (`AbortError`).
+    pub signal: Option<CancellationToken>,
+    /// Extra request headers (undici's `headers`).
+    pub headers: HeaderMap,
+    /// How to connect; `None` is a new default [`Agent`].
+    pub dispatcher: Option<Arc<dyn Dispatcher>>,
+    /// Limits on incoming messages.
+    pub limits: Limits,
+    /// How long the closing handshake may take (default 5 s).
+    pub close_timeout: Duration,
+    /// Bytes of received messages `closed` may read ahead of the reader (default 64 KiB).
+    pub read_high_water_mark: usize,
+    /// Bytes of queued frames above which writes wait (default 64 KiB).
+    pub write_high_water_mark: usize,
+}
+
+impl Default for StreamOptions {
+    fn default() -> Self {
+        Self {
+            protocols: Vec::new(),
+            signal: None,
+            headers: HeaderMap::new(),
+            dispatcher: None,
+            limits: Limits::default(),
+            close_timeout: DEFAULT_CLOSE_TIMEOUT,
+            read_high_water_mark: DEFAULT_HIGH_WATER_MARK,
+            write_high_water_mark: DEFAULT_HIGH_WATER_MARK,
+        }
+    }
+}
+
+impl std::fmt::Debug for StreamOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamOptions")
+            .field("protocols", &self.protocols)
+            .field("limits", &self.limits)
+            .field("close_timeout", &self.close_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What `opened` resolves with.
+#[derive(Debug)]
+pub struct Opened {
+    /// The messages from the peer.
+    pub readable: Readable,
+    /// The messages to the peer.
+    pub writable: Writable,
+    /// The negotiated subprotocol, or `""`.
+    pub protocol: String,
+    /// The negotiated extensions, or `""`.
+    pub extensions: String,
+}
+
+/// A WebSocket with the WHATWG `WebSocketStream` interface: `opened`, `closed`, `close`, and a
+/// readable and a writable with backpressure.
+///
+/// `new` must be called within a Tokio runtime: the opening handshake runs in a task of its
+/// own. Everything after it is driven by whoever polls the readable, the writable or `closed`.
+pub struct WebSocketStream {
+    shared: Arc<Shared>,
+    url: Url,
+}
+
+impl WebSocketStream {
+    /// Starts connecting to `url` (`ws`, `wss`, `http` or `https`).
+    ///
+    /// Fails at once with `SyntaxError` for a bad URL or protocol list; network failures come
+    /// later, as a rejected `opened` and `closed`.
+    pub fn new(url: &str, options: StreamOptions) -> Result<Self, Error> {
+        let url = parse_url(url)?;
+        validate_protocols(&options.protocols)?;
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            Error::InvalidState("WebSocketStream::new must be called within a Tokio runtime".into())
+        })?;
+        let config = Config {
+            role: Role::Client,
+            limits: options.limits,
+            close_timeout: options.close_timeout,
+            read_high_water_mark: options.read_high_water_mark,
+            write_high_water_mark: options.write_high_water_mark,
+        };
+        let abort = options
+            .signal
+            .as_ref()
+            .map(CancellationToken::child_token)
+            .unwrap_or_default();
+        let shared = Shared::new(config, abort.clone());
+        if abort.is_cancelled() {
+            shared.fail_opening(Failure::Aborted);
+            return Ok(Self { shared, url });
+        }
+        let request = HandshakeRequest {
+            url: url.clone(),
+            protocols: options.protocols,
+            extensions: None,
+            headers: options.headers,
+        };
+        let dispatcher = options.dispatcher.unwrap_or_else(|| Arc::new(Agent::new()));
+        let task_shared = shared.clone();
+        runtime.spawn(async move {
+            tokio::select! {
+                biased;
+                () = abort.cancelled() => task_shared.fail_opening(Failure::Aborted),
+                result = dispatcher.dispatch(request) => match result {
+                    Ok(upgraded) => task_shared.open(upgraded),
+                    Err(failure) => task_shared.fail_opening(failure),
+                },
+            }
+        });
+        Ok(Self { shared, url })
+    }
+
+    /// A stream over an already upgraded connection, as the server role or a custom
+    /// dispatcher's caller has it.
+    pub(crate) fn from_upgraded(upgraded: Upgraded, url: Url, config: Config) -> Self {
+        let shared = Shared::new(config, CancellationToken::new());
+        shared.open(upgraded);
+        Self { shared, url }
+    }
+
+    /// The URL, after the standard's parsing (scheme `ws` or `wss`).
+    pub fn url(&self) -> &str {
+        self.url.as_str()
+    }
+
+    /// Resolves when the connection is open, with the readable, the writable and what was
+    /// negotiated; rejects with a `WebSocketError` (1006) if the opening handshake fails, is
+    /// aborted, or `close()` is called during it. Each call returns handles to the same
+    /// connection.
+    pub async fn opened(&self) -> Result<Opened, WebSocketError> {
+        poll_fn(|cx| {
+            self.shared.hub.register(Slot::Opened, cx.waker());
+            let state = self.shared.lock();
+            match &state.phase {
+                Phase::Connecting => Poll::Pending,
+                Phase::Failed(error) => Poll::Ready(Err(error.clone())),
+                Phase::Open(_) => {
+                    let Negotiated {
+                        protocol,
+                        extensions,
+                    } = state.negotiated.clone();
+                    Poll::Ready(Ok(Opened {
+                        readable: Readable {
+                            shared: self.shared.clone(),
+                            done: false,
+                        },
+                        writable: Writable {
+                            shared: self.shared.clone(),
+                        },
+                        protocol,
+                        extensions,
+                    }))
+                }
+            }
+        })
+        .await
+    }
+
+    /// Resolves with the peer's close code (1005 when its Close had none) and reason once the
+    /// closing handshake completes cleanly; rejects with a `WebSocketError` (1006) otherwise.
+    ///
+    /// While awaited it drives the connection: it reads ahead of the readable up to the read
+    /// high-water mark, and runs the closing handshake with its timeout.
+    pub async fn closed(&self) -> Result<CloseInfo, WebSocketError> {
+        poll_fn(|cx| {
+            self.shared.hub.register(Slot::Lifecycle, cx.waker());
+            let mut state = self.shared.lock();
+            match &mut state.phase {
+                Phase::Connecting => Poll::Pending,
+                Phase::Failed(error) => Poll::Ready(Err(error.clone())),
+                Phase::Open(connection) => connection.poll_closed().map(|outcome| match outcome {
+                    Outcome::Clean(info) => Ok(info),
+                    Outcome::Unclean(error) => Err(error),
+                }),
+            }
+        })
+        .await
+    }
+
+    /// Starts the closing handshake with `info`: the code must be 1000 or 3000-4999
+    /// (`InvalidAccessError`), the reason at most 123 UTF-8 bytes (`SyntaxError`). During the
+    /// opening handshake it fails the connection instead. Does nothing once closing.
+    pub fn close(&self, info: CloseInfo) -> Result<(), Error> {
+        let close_code = validate_close(info.close_code, &info.reason)?;
+        let info = CloseInfo {
+            close_code,
+            reason: info.reason,
+        };
+        let mut state = self.shared.lock();
+        match &mut state.phase {
+            Phase::Connecting => {
+                drop(state);
+                self.shared.fail_opening(Failure::Aborted);
+            }
+            Phase::Failed(_) => {}
+            Phase::Open(connection) => {
+                connection.close(&info);
+                // Send it now if the socket takes it; `closed` finishes the handshake.
+                let _ = connection.poll_flush();
+                drop(state);
+                self.shared.wake_all();
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends a ping with `payload` (at most 125 bytes, else `TypeError`); a no-op unless open.
+    pub fn ping(&self, payload: &[u8]) -> Result<(), Error> {
+        if payload.len() > MAX_CONTROL_PAYLOAD {
+            return Err(Error::Type(format!(
+                "ping payload of {} bytes exceeds 125",
+                payload.len()
+            )));
+        }
+        if let Phase::Open(connection) = &mut self.shared.lock().phase {
+            connection.ping(payload);
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for WebSocketStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSocketStream")
+            .field("url", &self.url.as_str())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,60 @@
+//! The readable side of a `WebSocketStream`: a `futures::Stream` of messages.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures_core::Stream;
+
+use super::shared::{Phase, Shared};
+use crate::connection::hub::Slot;
+use crate::{Message, WebSocketError};
+
+/// The messages the peer sends, in order. Ends after a clean close; yields the
+/// `WebSocketError` once if the connection fails.
+///
+/// While it is not polled, the socket is not read (backpressure): the peer's data waits in the
+/// kernel and then on the peer.
+pub struct Readable {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) done: bool,
+}
+
+impl Stream for Readable {
+    type Item = Result<Message, WebSocketError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        let shared = self.shared.clone();
+        shared.hub.register(Slot::Read, cx.waker());
+        let mut state = shared.lock();
+        let item = match &mut state.phase {
+            Phase::Connecting => return Poll::Pending,
+            Phase::Failed(error) => Some(Err(error.clone())),
+            Phase::Open(connection) => match connection.poll_next_message() {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(message)) => {
+                    // `closed` may be waiting for the reader to make room.
+                    shared.hub.wake(Slot::Lifecycle);
+                    return Poll::Ready(Some(Ok(message)));
+                }
+                Poll::Ready(None) => connection.failure().cloned().map(Err),
+            },
+        };
+        drop(state);
+        self.done = true;
+        // A failure or the end also concerns `closed`, which finishes the close.
+        shared.hub.wake(Slot::Lifecycle);
+        Poll::Ready(item)
+    }
+}
+
+impl std::fmt::Debug for Readable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Readable")
+            .field("done", &self.done)
+            .finish()
+    }
+}
