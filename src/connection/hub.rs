@@ -45,7 +45,7 @@ impl WakerHub {
     }
 
     /// Wakes the party in `slot`, if one waits.
-    pub(crate) fn wake(&self, slot: Slot) {
+    pub(crate) fn wake_slot(&self, slot: Slot) {
         let waker =
             self.wakers.lock().unwrap_or_else(PoisonError::into_inner)[slot as usize].take();
         if let Some(waker) = waker {
@@ -106,8 +106,8 @@ mod tests {
             assert_eq!(count.0.load(Ordering::SeqCst), 1);
         }
         hub.register(Slot::Write, &Waker::from(counts[1].clone()));
-        hub.wake(Slot::Write);
-        hub.wake(Slot::Read);
+        hub.wake_slot(Slot::Write);
+        hub.wake_slot(Slot::Read);
         assert_eq!(counts[1].0.load(Ordering::SeqCst), 2);
         assert_eq!(counts[0].0.load(Ordering::SeqCst), 1);
     }

@@ -294,6 +294,8 @@ impl Connection {
         let mut cx = Context::from_waker(&waker);
         while !self.write_buf.is_empty() {
             if self.shut_down {
+                // Nothing more can be sent on this socket.
+                self.write_buf.clear();
                 return Poll::Ready(Err(()));
             }
             match ready!(Pin::new(&mut self.io).poll_write(&mut cx, &self.write_buf)) {
@@ -354,8 +356,14 @@ impl Connection {
         self.fail(Failure::Protocol(error));
     }
 
-    /// Records the first failure; the connection is then wound down.
+    /// Records the first failure; the connection is then wound down. Once the peer's Close has
+    /// arrived, a broken socket no longer fails the connection: the peer was done with it.
     fn fail(&mut self, failure: Failure) {
+        if self.close_received.is_some() {
+            self.eof = true;
+            self.shut_down = true;
+            return;
+        }
         if self.failure.is_none() && self.outcome.is_none() {
             let code = Some(CloseCode::ABNORMAL_CLOSURE.as_u16());
             self.failure = Some(WebSocketError::from_parts(
@@ -392,7 +400,7 @@ impl Connection {
                 self.outcome = self.failure.clone().map(Outcome::Unclean);
                 continue;
             }
-            if ready!(self.poll_write_buf()).is_err() {
+            if ready!(self.poll_write_buf()).is_err() && self.failure.is_some() {
                 continue;
             }
             if self.close_received.is_none() {

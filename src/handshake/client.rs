@@ -147,7 +147,7 @@ pub fn negotiate(
         if !request.protocols.is_empty() {
             return Err(HandshakeError::MissingProtocol);
         }
-    } else if !request.protocols.iter().any(|p| *p == protocol) {
+    } else if !request.protocols.contains(&protocol) {
         return Err(HandshakeError::UnexpectedProtocol(protocol));
     }
     let extensions = joined(headers, header::SEC_WEBSOCKET_EXTENSIONS);
@@ -266,8 +266,8 @@ mod tests {
         let hs = Http1Handshake::new();
         let accept = accept_key(hs.key().as_bytes());
         let cases = [
-            (format!("HTTP/1.1 200 OK\r\n\r\n"), HandshakeError::Status(200)),
-            (format!("HTTP/1.1 302 Found\r\nLocation: ws://x/\r\n\r\n"), HandshakeError::Status(302)),
+            ("HTTP/1.1 200 OK\r\n\r\n".to_string(), HandshakeError::Status(200)),
+            ("HTTP/1.1 302 Found\r\nLocation: ws://x/\r\n\r\n".to_string(), HandshakeError::Status(302)),
             (format!("HTTP/1.1 101 S\r\nConnection: upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"), HandshakeError::MissingUpgrade),
             (format!("HTTP/1.1 101 S\r\nUpgrade: h2c\r\nConnection: upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"), HandshakeError::MissingUpgrade),
             (format!("HTTP/1.1 101 S\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"), HandshakeError::MissingConnectionUpgrade),

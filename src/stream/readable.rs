@@ -37,7 +37,7 @@ impl Stream for Readable {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Some(message)) => {
                     // `closed` may be waiting for the reader to make room.
-                    shared.hub.wake(Slot::Lifecycle);
+                    shared.hub.wake_slot(Slot::Lifecycle);
                     return Poll::Ready(Some(Ok(message)));
                 }
                 Poll::Ready(None) => connection.failure().cloned().map(Err),
@@ -46,7 +46,7 @@ impl Stream for Readable {
         drop(state);
         self.done = true;
         // A failure or the end also concerns `closed`, which finishes the close.
-        shared.hub.wake(Slot::Lifecycle);
+        shared.hub.wake_slot(Slot::Lifecycle);
         Poll::Ready(item)
     }
 }

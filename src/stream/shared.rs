@@ -89,7 +89,7 @@ impl Shared {
 
     pub(crate) fn wake_all(&self) {
         for slot in [Slot::Read, Slot::Write, Slot::Lifecycle, Slot::Opened] {
-            self.hub.wake(slot);
+            self.hub.wake_slot(slot);
         }
     }
 }

@@ -1,0 +1,54 @@
+//! The Autobahn|Testsuite client driver: runs every case of a `fuzzingserver` with default
+//! settings, echoing what the case sends. Used by `autobahn/run`.
+//!
+//! `cargo run --release --example autobahn_client -- ws://127.0.0.1:9001`
+
+use futures_util::{SinkExt, StreamExt};
+use whatwg_websocket::{Message, Opened, StreamOptions, WebSocketStream};
+
+const AGENT: &str = "whatwg-websocket";
+
+/// Opens `url` and echoes every message until the connection ends.
+async fn echo(url: &str) -> Result<Vec<Message>, Box<dyn std::error::Error>> {
+    let ws = WebSocketStream::new(url, StreamOptions::default())?;
+    let Opened {
+        mut readable,
+        mut writable,
+        ..
+    } = ws.opened().await?;
+    let mut received = Vec::new();
+    while let Some(message) = readable.next().await {
+        let message = message?;
+        received.push(message.clone());
+        if writable.send(message).await.is_err() {
+            break;
+        }
+    }
+    let _ = ws.closed().await;
+    Ok(received)
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let base = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "ws://127.0.0.1:9001".into());
+    let count = match echo(&format!("{base}/getCaseCount")).await?.first() {
+        Some(Message::Text(text)) => text.parse::<u32>()?,
+        other => return Err(format!("unexpected case count {other:?}").into()),
+    };
+    println!("running {count} cases");
+    for case in 1..=count {
+        if let Err(error) = echo(&format!("{base}/runCase?case={case}&agent={AGENT}")).await {
+            // A case that fails the connection on purpose ends here; the report judges it.
+            eprintln!("case {case}: {error}");
+        }
+    }
+    // The fuzzing server writes its reports and exits; how it ends this connection is not
+    // judged.
+    if let Err(error) = echo(&format!("{base}/updateReports?agent={AGENT}")).await {
+        eprintln!("updateReports: {error}");
+    }
+    println!("reports requested");
+    Ok(())
+}
