@@ -144,7 +144,13 @@ impl Connection {
                 return Poll::Ready(None);
             }
             match self.decoder.decode(&mut self.read_buf) {
-                Ok(Some(Incoming::Message(message))) => return Poll::Ready(Some(message)),
+                Ok(Some(Incoming::Message(message))) => {
+                    if !self.write_buf.is_empty() {
+                        // A pong (or a Close reply) queued on the way: send it now.
+                        let _ = self.poll_write_buf();
+                    }
+                    return Poll::Ready(Some(message));
+                }
                 Ok(Some(Incoming::Ping(payload))) => {
                     if !self.close_sent {
                         self.encoder
@@ -377,21 +383,30 @@ impl Connection {
 
     /// Drives the connection to its end once closing has started (or it failed), reading
     /// messages into the inbound queue (up to the high-water mark) while the Close is awaited.
+    /// The close timeout counts only when no progress can be made: what has already arrived is
+    /// processed first.
     pub(crate) fn poll_closed(&mut self) -> Poll<Outcome> {
+        if let Poll::Ready(outcome) = self.poll_progress() {
+            return Poll::Ready(outcome);
+        }
+        if let Some(deadline) = &mut self.deadline {
+            let waker = self.waker.clone();
+            if deadline
+                .as_mut()
+                .poll(&mut Context::from_waker(&waker))
+                .is_ready()
+            {
+                self.finish_after_timeout();
+                return self.poll_progress();
+            }
+        }
+        Poll::Pending
+    }
+
+    fn poll_progress(&mut self) -> Poll<Outcome> {
         loop {
             if let Some(outcome) = &self.outcome {
                 return Poll::Ready(outcome.clone());
-            }
-            if let Some(deadline) = &mut self.deadline {
-                let waker = self.waker.clone();
-                if deadline
-                    .as_mut()
-                    .poll(&mut Context::from_waker(&waker))
-                    .is_ready()
-                {
-                    self.finish_after_timeout();
-                    continue;
-                }
             }
             if self.failure.is_some() {
                 // Send our Close if the socket still works, then close it.
@@ -413,12 +428,11 @@ impl Connection {
                 }
                 continue;
             }
-            // Both Close frames are exchanged: the server closes TCP first; the client waits
-            // for that (or the deadline).
-            if self.config.role == Role::Server {
-                ready!(self.poll_shutdown());
+            // Both Close frames are exchanged. The server closes TCP first (RFC 6455 7.1.1);
+            // the client waits for that, up to the deadline.
+            if self.config.role == Role::Client {
+                ready!(self.poll_eof());
             }
-            ready!(self.poll_eof());
             ready!(self.poll_shutdown());
             self.outcome = self.close_received.clone().map(Outcome::Clean);
         }
@@ -439,6 +453,7 @@ impl Connection {
         // Best effort: the socket is dropped with the connection anyway.
         let _ = self.poll_shutdown();
         self.shut_down = true;
+        self.eof = true;
     }
 
     /// Reads and discards until the peer closes the TCP connection.

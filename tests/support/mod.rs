@@ -1,0 +1,166 @@
+//! Test support: loopback servers (our server role, and raw scripted peers) and helpers.
+#![allow(dead_code, unreachable_pub)]
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use whatwg_websocket::handshake::{ServerHandshake, accept_key};
+use whatwg_websocket::proto::{Frame, FrameEncoder, Incoming, Limits, MessageDecoder, Role};
+use whatwg_websocket::{Opened, ServerOptions, WebSocketStream, accept};
+
+/// A bound on every wait in the tests, so that a bug fails a test instead of hanging it.
+pub const LIMIT: Duration = Duration::from_secs(10);
+
+pub async fn within<T>(future: impl Future<Output = T>) -> T {
+    tokio::time::timeout(LIMIT, future)
+        .await
+        .expect("timed out")
+}
+
+/// Runs `serve` on every connection accepted on 127.0.0.1; returns the address.
+pub async fn spawn_server<F, Fut>(serve: F) -> SocketAddr
+where
+    F: Fn(TcpStream) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            tokio::spawn(serve(socket));
+        }
+    });
+    address
+}
+
+/// Our server role, echoing every message.
+pub async fn echo_server(options: ServerOptions) -> SocketAddr {
+    spawn_server(move |socket| {
+        let options = options.clone();
+        async move {
+            let Ok(ws) = accept(socket, options).await else {
+                return;
+            };
+            let Ok(Opened {
+                mut readable,
+                mut writable,
+                ..
+            }) = ws.opened().await
+            else {
+                return;
+            };
+            while let Some(Ok(message)) = readable.next().await {
+                if writable.send(message).await.is_err() {
+                    break;
+                }
+            }
+            let _ = ws.closed().await;
+        }
+    })
+    .await
+}
+
+/// Reads an HTTP request head from `socket`; returns it and any bytes after it.
+pub async fn read_request(socket: &mut TcpStream) -> (http::Request<()>, BytesMut) {
+    let mut buf = BytesMut::new();
+    loop {
+        if let Some((request, len)) = ServerHandshake::decode_request(&buf, 65536).unwrap() {
+            let rest = buf.split_off(len);
+            return (request, rest);
+        }
+        assert_ne!(
+            socket.read_buf(&mut buf).await.unwrap(),
+            0,
+            "client closed during its request"
+        );
+    }
+}
+
+/// The `Sec-WebSocket-Accept` for a request.
+pub fn accept_for(request: &http::Request<()>) -> String {
+    accept_key(request.headers()["sec-websocket-key"].as_bytes())
+}
+
+/// A raw peer that answers the handshake with a valid 101 (plus `extra` header lines) and then
+/// speaks frames through a [`RawPeer`].
+pub async fn raw_server<F, Fut>(extra: &'static str, script: F) -> SocketAddr
+where
+    F: Fn(RawPeer) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let script = std::sync::Arc::new(script);
+    spawn_server(move |mut socket| {
+        let script = script.clone();
+        async move {
+            let (request, rest) = read_request(&mut socket).await;
+            let response = format!(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Accept: {}\r\n{extra}\r\n",
+                accept_for(&request)
+            );
+            socket.write_all(response.as_bytes()).await.unwrap();
+            script(RawPeer::new(socket, rest)).await;
+        }
+    })
+    .await
+}
+
+/// The server end of a WebSocket, frame by frame, for scripting misbehaviour.
+pub struct RawPeer {
+    pub socket: TcpStream,
+    read_buf: BytesMut,
+    decoder: MessageDecoder,
+    encoder: FrameEncoder,
+}
+
+impl RawPeer {
+    pub fn new(socket: TcpStream, read_buf: BytesMut) -> Self {
+        Self {
+            socket,
+            read_buf,
+            decoder: MessageDecoder::new(Role::Server, Limits::unlimited()),
+            encoder: FrameEncoder::new(Role::Server),
+        }
+    }
+
+    pub async fn send(&mut self, frame: Frame) {
+        let mut out = BytesMut::new();
+        self.encoder.encode(&frame, &mut out);
+        self.socket.write_all(&out).await.unwrap();
+    }
+
+    pub async fn send_raw(&mut self, bytes: &[u8]) {
+        self.socket.write_all(bytes).await.unwrap();
+    }
+
+    /// The next thing the client sent, or `None` at end of stream.
+    pub async fn receive(&mut self) -> Option<Incoming> {
+        loop {
+            if let Some(incoming) = self
+                .decoder
+                .decode(&mut self.read_buf)
+                .expect("client sent a valid frame")
+            {
+                return Some(incoming);
+            }
+            if self.socket.read_buf(&mut self.read_buf).await.ok()? == 0 {
+                return None;
+            }
+        }
+    }
+}
+
+/// Opens a `WebSocketStream` to `url` and waits until it is open.
+pub async fn connect(
+    url: &str,
+    options: whatwg_websocket::StreamOptions,
+) -> (WebSocketStream, Opened) {
+    let ws = WebSocketStream::new(url, options).unwrap();
+    let opened = within(ws.opened()).await.expect("opened");
+    (ws, opened)
+}
