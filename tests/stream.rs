@@ -472,3 +472,24 @@ async fn constructor_errors_are_syntax_errors_and_network_errors_come_later() {
     let error = within(ws.opened()).await.unwrap_err();
     assert!(matches!(error.failure(), Some(Failure::Io(_))), "{error}");
 }
+
+#[tokio::test]
+async fn an_ipv6_literal_url_connects() {
+    let listener = tokio::net::TcpListener::bind("[::1]:0").await.expect("IPv6 loopback");
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let (socket, _) = listener.accept().await.unwrap();
+        let ws = whatwg_websocket::accept(socket, ServerOptions::default()).await.unwrap();
+        let Opened { mut readable, mut writable, .. } = ws.opened().await.unwrap();
+        while let Some(Ok(message)) = readable.next().await {
+            let _ = writable.send(message).await;
+        }
+        let _ = ws.closed().await;
+    });
+    let (ws, Opened { mut readable, mut writable, .. }) =
+        connect(&format!("ws://[::1]:{port}/v6"), StreamOptions::default()).await;
+    within(writable.send(Message::text("v6"))).await.unwrap();
+    assert_eq!(within(readable.next()).await.unwrap().unwrap(), Message::text("v6"));
+    ws.close(CloseInfo::default()).unwrap();
+    assert!(within(ws.closed()).await.is_ok());
+}
