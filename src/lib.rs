@@ -18,7 +18,7 @@ pub use connection::DEFAULT_CLOSE_TIMEOUT;
 pub use dispatcher::{Agent, AgentOptions, Dispatcher, TlsRoots};
 pub use error::{Error, Failure, WebSocketError};
 pub use proto::{CloseCode, CloseFrame, Limits, Message, ProtocolError, Utf8Bytes};
-pub use server::{ServerOptions, accept};
+pub use server::{ServerOptions, accept, accept_upgraded};
 pub use stream::{
     DEFAULT_HIGH_WATER_MARK, Opened, Readable, StreamOptions, WebSocketStream, Writable,
 };

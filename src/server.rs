@@ -95,18 +95,43 @@ async fn accept_inner(mut io: impl Io, options: ServerOptions) -> Result<WebSock
         protocol: protocol.unwrap_or_default(),
         extensions: String::new(),
     };
-    let config = Config {
-        role: Role::Server,
-        limits: options.limits,
-        close_timeout: options.close_timeout,
-        read_high_water_mark: options.read_high_water_mark,
-        write_high_water_mark: options.write_high_water_mark,
-    };
+    let config = server_config(&options);
     Ok(WebSocketStream::from_upgraded(
         Upgraded::new(io, buf, negotiated),
         url,
         config,
     ))
+}
+
+/// A server-side stream over a connection whose HTTP/1.1 upgrade was done elsewhere, e.g. by
+/// hyper: check the request with [`ServerHandshake::new`], answer `101` with its
+/// [`accept`](ServerHandshake::accept) value (and the selected `protocol`), then pass the
+/// upgraded byte stream here.
+pub fn accept_upgraded(
+    io: impl Io,
+    protocol: Option<String>,
+    options: &ServerOptions,
+) -> WebSocketStream {
+    let negotiated = Negotiated {
+        protocol: protocol.unwrap_or_default(),
+        extensions: String::new(),
+    };
+    let url = url::Url::parse("ws://localhost/").expect("a valid URL");
+    WebSocketStream::from_upgraded(
+        Upgraded::new(io, BytesMut::new(), negotiated),
+        url,
+        server_config(options),
+    )
+}
+
+fn server_config(options: &ServerOptions) -> Config {
+    Config {
+        role: Role::Server,
+        limits: options.limits,
+        close_timeout: options.close_timeout,
+        read_high_water_mark: options.read_high_water_mark,
+        write_high_water_mark: options.write_high_water_mark,
+    }
 }
 
 async fn reject(mut io: impl Io, error: HandshakeError) -> Failure {

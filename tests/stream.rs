@@ -475,21 +475,170 @@ async fn constructor_errors_are_syntax_errors_and_network_errors_come_later() {
 
 #[tokio::test]
 async fn an_ipv6_literal_url_connects() {
-    let listener = tokio::net::TcpListener::bind("[::1]:0").await.expect("IPv6 loopback");
+    let listener = tokio::net::TcpListener::bind("[::1]:0")
+        .await
+        .expect("IPv6 loopback");
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
         let (socket, _) = listener.accept().await.unwrap();
-        let ws = whatwg_websocket::accept(socket, ServerOptions::default()).await.unwrap();
-        let Opened { mut readable, mut writable, .. } = ws.opened().await.unwrap();
+        let ws = whatwg_websocket::accept(socket, ServerOptions::default())
+            .await
+            .unwrap();
+        let Opened {
+            mut readable,
+            mut writable,
+            ..
+        } = ws.opened().await.unwrap();
         while let Some(Ok(message)) = readable.next().await {
             let _ = writable.send(message).await;
         }
         let _ = ws.closed().await;
     });
-    let (ws, Opened { mut readable, mut writable, .. }) =
-        connect(&format!("ws://[::1]:{port}/v6"), StreamOptions::default()).await;
+    let (
+        ws,
+        Opened {
+            mut readable,
+            mut writable,
+            ..
+        },
+    ) = connect(&format!("ws://[::1]:{port}/v6"), StreamOptions::default()).await;
     within(writable.send(Message::text("v6"))).await.unwrap();
-    assert_eq!(within(readable.next()).await.unwrap().unwrap(), Message::text("v6"));
+    assert_eq!(
+        within(readable.next()).await.unwrap().unwrap(),
+        Message::text("v6")
+    );
+    ws.close(CloseInfo::default()).unwrap();
+    assert!(within(ws.closed()).await.is_ok());
+}
+
+/// A raw peer that reports the first thing the client sends after the handshake.
+async fn reporting_peer() -> (
+    std::net::SocketAddr,
+    tokio::sync::oneshot::Receiver<Option<Incoming>>,
+) {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let tx = std::sync::Mutex::new(Some(tx));
+    let address = raw_server("", move |mut peer| {
+        let tx = tx.lock().unwrap().take();
+        async move {
+            let _ = tx.unwrap().send(peer.receive().await);
+        }
+    })
+    .await;
+    (address, rx)
+}
+
+fn close_code_of(incoming: Option<Incoming>) -> Option<(u16, String)> {
+    match incoming {
+        Some(Incoming::Close(Some(close))) => {
+            Some((close.code().as_u16(), close.reason().to_string()))
+        }
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn dropping_every_handle_of_an_open_stream_sends_1001() {
+    let (address, rx) = reporting_peer().await;
+    let (ws, opened) = connect(&format!("ws://{address}/"), StreamOptions::default()).await;
+    drop(opened);
+    drop(ws);
+    assert_eq!(
+        close_code_of(within(rx).await.unwrap()),
+        Some((1001, String::new()))
+    );
+}
+
+#[tokio::test]
+async fn cancelling_the_readable_with_a_websocket_error_sends_its_code_and_reason() {
+    let (address, rx) = reporting_peer().await;
+    let (_ws, opened) = connect(&format!("ws://{address}/"), StreamOptions::default()).await;
+    let reason = whatwg_websocket::WebSocketError::new(Some(4000), "no more").unwrap();
+    opened.readable.cancel(Some(&reason));
+    assert_eq!(
+        close_code_of(within(rx).await.unwrap()),
+        Some((4000, "no more".into()))
+    );
+}
+
+#[tokio::test]
+async fn aborting_the_writable_without_a_websocket_error_sends_an_empty_close() {
+    let (address, rx) = reporting_peer().await;
+    let (_ws, opened) = connect(&format!("ws://{address}/"), StreamOptions::default()).await;
+    opened.writable.abort(None);
+    assert_eq!(within(rx).await.unwrap(), Some(Incoming::Close(None)));
+}
+
+#[tokio::test]
+async fn websocket_error_validates_like_close() {
+    assert!(matches!(
+        whatwg_websocket::WebSocketError::new(Some(1001), ""),
+        Err(Error::InvalidAccess(_))
+    ));
+    assert!(matches!(
+        whatwg_websocket::WebSocketError::new(None, "x".repeat(124)),
+        Err(Error::Syntax(_))
+    ));
+    let error = whatwg_websocket::WebSocketError::new(None, "why").unwrap();
+    assert_eq!(
+        (error.close_code(), error.reason(), error.name()),
+        (Some(1000), "why", "WebSocketError")
+    );
+}
+
+#[tokio::test]
+async fn writer_close_resolves_when_the_closing_handshake_completes() {
+    let address = echo_server(ServerOptions::default()).await;
+    let (ws, Opened { mut writable, .. }) =
+        connect(&format!("ws://{address}/"), StreamOptions::default()).await;
+    within(writable.close()).await.unwrap();
+    assert_eq!(within(ws.closed()).await.unwrap().close_code, Some(1005));
+}
+
+#[tokio::test]
+async fn accept_upgraded_serves_a_connection_upgraded_elsewhere() {
+    use tokio::io::AsyncWriteExt;
+    let address = spawn_server(|mut socket| async move {
+        // The HTTP part done by "another server": check the request, answer 101.
+        let (request, _) = read_request(&mut socket).await;
+        let handshake = whatwg_websocket::handshake::ServerHandshake::new(request).unwrap();
+        let mut response = String::new();
+        handshake.encode_response(Some("p"), &mut response);
+        socket.write_all(response.as_bytes()).await.unwrap();
+        let ws =
+            whatwg_websocket::accept_upgraded(socket, Some("p".into()), &ServerOptions::default());
+        let Opened {
+            mut readable,
+            mut writable,
+            protocol,
+            ..
+        } = ws.opened().await.unwrap();
+        assert_eq!(protocol, "p");
+        while let Some(Ok(message)) = readable.next().await {
+            let _ = writable.send(message).await;
+        }
+        let _ = ws.closed().await;
+    })
+    .await;
+    let options = StreamOptions {
+        protocols: vec!["p".into()],
+        ..Default::default()
+    };
+    let (
+        ws,
+        Opened {
+            mut readable,
+            mut writable,
+            ..
+        },
+    ) = connect(&format!("ws://{address}/"), options).await;
+    within(writable.send(Message::text("via upgrade")))
+        .await
+        .unwrap();
+    assert_eq!(
+        within(readable.next()).await.unwrap().unwrap(),
+        Message::text("via upgrade")
+    );
     ws.close(CloseInfo::default()).unwrap();
     assert!(within(ws.closed()).await.is_ok());
 }

@@ -338,6 +338,17 @@ impl Connection {
         self.start_deadline();
     }
 
+    /// Every handle is gone: close with 1001 unless closing already, and send what the socket
+    /// takes now. Nothing waits for the peer.
+    pub(crate) fn abandon(&mut self) {
+        self.close(&CloseInfo {
+            close_code: Some(CloseCode::GOING_AWAY.as_u16()),
+            reason: String::new(),
+        });
+        let _ = self.poll_write_buf();
+        let _ = self.poll_shutdown();
+    }
+
     fn send_close_frame(&mut self, payload: bytes::Bytes) {
         self.encoder
             .encode(&Frame::new(OpCode::Close, payload), &mut self.write_buf);

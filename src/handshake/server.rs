@@ -86,6 +86,11 @@ impl ServerHandshake {
         Ok(Self { request, accept })
     }
 
+    /// The `Sec-WebSocket-Accept` value that answers this request.
+    pub fn accept(&self) -> &str {
+        &self.accept
+    }
+
     /// The request.
     pub fn request(&self) -> &Request<()> {
         &self.request

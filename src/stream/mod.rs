@@ -219,25 +219,10 @@ impl WebSocketStream {
     /// opening handshake it fails the connection instead. Does nothing once closing.
     pub fn close(&self, info: CloseInfo) -> Result<(), Error> {
         let close_code = validate_close(info.close_code, &info.reason)?;
-        let info = CloseInfo {
+        self.shared.close(&CloseInfo {
             close_code,
             reason: info.reason,
-        };
-        let mut state = self.shared.lock();
-        match &mut state.phase {
-            Phase::Connecting => {
-                drop(state);
-                self.shared.fail_opening(Failure::Aborted);
-            }
-            Phase::Failed(_) => {}
-            Phase::Open(connection) => {
-                connection.close(&info);
-                // Send it now if the socket takes it; `closed` finishes the handshake.
-                let _ = connection.poll_flush();
-                drop(state);
-                self.shared.wake_all();
-            }
-        }
+        });
         Ok(())
     }
 

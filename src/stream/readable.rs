@@ -8,7 +8,7 @@ use futures_core::Stream;
 
 use super::shared::{Phase, Shared};
 use crate::connection::hub::Slot;
-use crate::{Message, WebSocketError};
+use crate::{CloseInfo, Message, WebSocketError};
 
 /// The messages the peer sends, in order. Ends after a clean close; yields the
 /// `WebSocketError` once if the connection fails.
@@ -48,6 +48,26 @@ impl Stream for Readable {
         // A failure or the end also concerns `closed`, which finishes the close.
         shared.hub.wake_slot(Slot::Lifecycle);
         Poll::Ready(item)
+    }
+}
+
+impl Readable {
+    /// The WHATWG `readable.cancel(reason)`: closes the connection with the code and reason of
+    /// `reason` when it is a `WebSocketError` with a code, with an empty Close otherwise.
+    pub fn cancel(mut self, reason: Option<&WebSocketError>) {
+        self.done = true;
+        self.shared.close(&close_info_of(reason));
+    }
+}
+
+/// The Close a stream's cancel or abort sends for `reason`.
+pub(crate) fn close_info_of(reason: Option<&WebSocketError>) -> CloseInfo {
+    match reason {
+        Some(error) if error.close_code().is_some() => CloseInfo {
+            close_code: error.close_code(),
+            reason: error.reason().to_owned(),
+        },
+        _ => CloseInfo::default(),
     }
 }
 

@@ -9,7 +9,7 @@ use crate::connection::hub::{Slot, WakerHub};
 use crate::connection::{Config, Connection};
 use crate::dispatcher::Upgraded;
 use crate::handshake::Negotiated;
-use crate::{CloseCode, Failure, WebSocketError};
+use crate::{CloseCode, CloseInfo, Failure, WebSocketError};
 
 pub(crate) enum Phase {
     /// The opening handshake runs in its task.
@@ -87,9 +87,41 @@ impl Shared {
         self.wake_all();
     }
 
+    /// Starts the closing handshake with `info` (already validated); during the opening
+    /// handshake, fails it instead. Does nothing once closing.
+    pub(crate) fn close(&self, info: &CloseInfo) {
+        let mut state = self.lock();
+        match &mut state.phase {
+            Phase::Connecting => {
+                drop(state);
+                self.fail_opening(Failure::Aborted);
+            }
+            Phase::Failed(_) => {}
+            Phase::Open(connection) => {
+                connection.close(info);
+                // Send it now if the socket takes it; `closed` finishes the handshake.
+                let _ = connection.poll_flush();
+                drop(state);
+                self.wake_all();
+            }
+        }
+    }
+
     pub(crate) fn wake_all(&self) {
         for slot in [Slot::Read, Slot::Write, Slot::Lifecycle, Slot::Opened] {
             self.hub.wake_slot(slot);
+        }
+    }
+}
+
+impl Drop for Shared {
+    /// The last handle is gone: an open connection is closed with 1001 (going away), as far as
+    /// the socket takes it without waiting, and the opening handshake is cancelled.
+    fn drop(&mut self) {
+        self.abort.cancel();
+        let state = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if let Phase::Open(connection) = &mut state.phase {
+            connection.abandon();
         }
     }
 }

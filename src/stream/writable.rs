@@ -9,7 +9,7 @@ use futures_sink::Sink;
 use super::shared::{Phase, Shared};
 use crate::connection::hub::Slot;
 use crate::connection::{Outcome, SendError};
-use crate::{CloseInfo, Error, Message};
+use crate::{CloseInfo, Error, Message, WebSocketError};
 
 /// Sends messages to the peer. `send` resolves once the message is buffered; it waits while
 /// more than the write high-water mark is queued for a peer that does not read. `close`
@@ -41,6 +41,14 @@ impl Writable {
             Phase::Failed(error) => Poll::Ready(Err(Error::WebSocket(error.clone()))),
             Phase::Open(connection) => f(connection).map_err(to_error),
         }
+    }
+}
+
+impl Writable {
+    /// The WHATWG `writable.abort(reason)`: closes the connection with the code and reason of
+    /// `reason` when it is a `WebSocketError` with a code, with an empty Close otherwise.
+    pub fn abort(self, reason: Option<&WebSocketError>) {
+        self.shared.close(&super::readable::close_info_of(reason));
     }
 }
 
