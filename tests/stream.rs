@@ -642,3 +642,44 @@ async fn accept_upgraded_serves_a_connection_upgraded_elsewhere() {
     ws.close(CloseInfo::default()).unwrap();
     assert!(within(ws.closed()).await.is_ok());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ping_flood_from_a_peer_that_does_not_read_is_answered_with_the_latest_ping() {
+    const PINGS: u32 = 40_000;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let tx = std::sync::Mutex::new(Some(tx));
+    let address = raw_server("", move |mut peer| {
+        let tx = tx.lock().unwrap().take();
+        async move {
+            // 40,000 pings of 125 bytes (5 MB) without reading a byte of the pongs.
+            for i in 0..PINGS {
+                let mut payload = vec![b'.'; 125];
+                payload[..4].copy_from_slice(&i.to_be_bytes());
+                peer.send(Frame::new(OpCode::Ping, payload)).await;
+            }
+            peer.send(Frame::new(OpCode::Text, "done")).await;
+            let mut last = None;
+            let mut pongs = 0u32;
+            while let Some(Incoming::Pong(payload)) = peer.receive().await {
+                pongs += 1;
+                last = Some(u32::from_be_bytes(payload[..4].try_into().unwrap()));
+                if last == Some(PINGS - 1) {
+                    break;
+                }
+            }
+            let _ = tx.unwrap().send((pongs, last));
+        }
+    })
+    .await;
+    let (_ws, Opened { mut readable, .. }) =
+        connect(&format!("ws://{address}/"), StreamOptions::default()).await;
+    assert_eq!(
+        within(readable.next()).await.unwrap().unwrap(),
+        Message::text("done")
+    );
+    // Keep reading: the reader's polls are what send the remaining pongs.
+    tokio::spawn(async move { while readable.next().await.is_some() {} });
+    let (pongs, last) = within(rx).await.unwrap();
+    assert_eq!(last, Some(PINGS - 1), "the latest ping is answered");
+    assert!(pongs <= PINGS);
+}

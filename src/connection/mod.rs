@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker, ready};
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Sleep;
 
@@ -35,8 +35,8 @@ pub const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The smallest free space a read is made with.
 const MIN_READ: usize = 4 * 1024;
-/// Read buffers larger than this are given back once empty.
-const KEEP_READ_CAPACITY: usize = 64 * 1024;
+/// Read and write buffers larger than this are given back once empty.
+const KEEP_CAPACITY: usize = 64 * 1024;
 
 /// Settings of one connection.
 #[derive(Clone, Debug)]
@@ -80,6 +80,8 @@ pub(crate) struct Connection {
     /// Messages read by `closed` while the reader was not reading.
     inbound: VecDeque<Message>,
     inbound_bytes: usize,
+    /// The payload of the latest ping not answered yet, while the write buffer is full.
+    pending_pong: Option<Bytes>,
     close_sent: bool,
     close_received: Option<CloseInfo>,
     eof: bool,
@@ -102,6 +104,7 @@ impl Connection {
             encoder: FrameEncoder::new(config.role),
             inbound: VecDeque::new(),
             inbound_bytes: 0,
+            pending_pong: None,
             close_sent: false,
             close_received: None,
             eof: false,
@@ -152,10 +155,7 @@ impl Connection {
                     return Poll::Ready(Some(message));
                 }
                 Ok(Some(Incoming::Ping(payload))) => {
-                    if !self.close_sent {
-                        self.encoder
-                            .encode(&Frame::new(OpCode::Pong, payload), &mut self.write_buf);
-                    }
+                    self.answer_ping(payload);
                     continue;
                 }
                 Ok(Some(Incoming::Pong(_))) => continue,
@@ -187,6 +187,21 @@ impl Connection {
         }
     }
 
+    /// Queues a pong with the ping's payload. While the peer does not read what we send, only
+    /// the most recent ping is answered (RFC 6455 5.5.3), so that a ping flood cannot grow the
+    /// write buffer.
+    fn answer_ping(&mut self, payload: Bytes) {
+        if self.close_sent {
+            return;
+        }
+        if self.write_buf.len() < self.config.write_high_water_mark {
+            self.encoder
+                .encode(&Frame::new(OpCode::Pong, payload), &mut self.write_buf);
+        } else {
+            self.pending_pong = Some(payload);
+        }
+    }
+
     fn on_close_frame(&mut self, frame: Option<CloseFrame>) {
         let info = match &frame {
             Some(frame) => CloseInfo {
@@ -212,7 +227,7 @@ impl Connection {
 
     /// Reads more bytes into the read buffer.
     fn poll_fill(&mut self) -> Poll<io::Result<usize>> {
-        if self.read_buf.is_empty() && self.read_buf.capacity() > KEEP_READ_CAPACITY {
+        if self.read_buf.is_empty() && self.read_buf.capacity() > KEEP_CAPACITY {
             self.read_buf = BytesMut::new();
         }
         if self.read_buf.capacity() - self.read_buf.len() < MIN_READ {
@@ -256,7 +271,7 @@ impl Connection {
     pub(crate) fn ping(&mut self, payload: &[u8]) {
         debug_assert!(payload.len() <= MAX_CONTROL_PAYLOAD);
         if !self.is_closing() {
-            let frame = Frame::new(OpCode::Ping, bytes::Bytes::copy_from_slice(payload));
+            let frame = Frame::new(OpCode::Ping, Bytes::copy_from_slice(payload));
             self.encoder.encode(&frame, &mut self.write_buf);
             let _ = self.poll_write_buf();
         }
@@ -310,13 +325,23 @@ impl Connection {
                     self.fail(Failure::ConnectionClosed);
                 }
                 Ok(n) => {
-                    let _ = self.write_buf.split_to(n);
+                    self.write_buf.advance(n);
+                    if self.write_buf.is_empty()
+                        && let Some(payload) = self.pending_pong.take()
+                        && !self.close_sent
+                    {
+                        self.encoder
+                            .encode(&Frame::new(OpCode::Pong, payload), &mut self.write_buf);
+                    }
                 }
                 Err(error) => {
                     self.shut_down = true;
                     self.fail(Failure::Io(error));
                 }
             }
+        }
+        if self.write_buf.capacity() > KEEP_CAPACITY {
+            self.write_buf = BytesMut::new();
         }
         Poll::Ready(Ok(()))
     }
@@ -332,7 +357,7 @@ impl Connection {
             Some(code) => CloseFrame::new(code, info.reason.as_str())
                 .map(|f| f.to_payload())
                 .unwrap_or_default(),
-            None => bytes::Bytes::new(),
+            None => Bytes::new(),
         };
         self.send_close_frame(payload);
         self.start_deadline();
@@ -349,7 +374,7 @@ impl Connection {
         let _ = self.poll_shutdown();
     }
 
-    fn send_close_frame(&mut self, payload: bytes::Bytes) {
+    fn send_close_frame(&mut self, payload: Bytes) {
         self.encoder
             .encode(&Frame::new(OpCode::Close, payload), &mut self.write_buf);
         self.close_sent = true;
