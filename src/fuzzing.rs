@@ -111,23 +111,67 @@ fn check_incoming(incoming: &Incoming) {
     }
 }
 
+/// Feeds arbitrary bytes to the HTTP/1.1 handshake parsers of both roles (with a 4 KiB head
+/// limit) and runs every check on what parses: nothing may panic, and a response that passes
+/// must carry the right accept value and an offered protocol.
+pub fn handshake(data: &[u8]) {
+    use crate::handshake::{HandshakeRequest, Http1Handshake, ServerHandshake, negotiate};
+
+    const LIMIT: usize = 4096;
+    if let Ok(Some((response, len))) = Http1Handshake::decode_response(data, LIMIT) {
+        assert!(len <= data.len() && len <= LIMIT);
+        let client = Http1Handshake::new();
+        // The key is random, so a fuzzed Accept value cannot match it.
+        assert!(client.validate(&response).is_err() || response.status() != 101);
+        let request = HandshakeRequest {
+            url: url::Url::parse("ws://fuzz.test/").expect("a valid URL"),
+            protocols: vec!["a".into(), "b".into()],
+            extensions: Some("permessage-deflate; client_max_window_bits".into()),
+            headers: http::HeaderMap::new(),
+        };
+        if let Ok(negotiated) = negotiate(&request, response.headers()) {
+            assert!(request.protocols.contains(&negotiated.protocol));
+        }
+    }
+    if let Ok(Some((request, len))) = ServerHandshake::decode_request(data, LIMIT) {
+        assert!(len <= data.len() && len <= LIMIT);
+        if let Ok(handshake) = ServerHandshake::new(request) {
+            let supported = ["a".to_string(), "b".to_string()];
+            let _ = handshake.select_protocol(&supported);
+            let mut response = String::new();
+            handshake.encode_response(Some("a"), &mut response);
+            assert!(response.ends_with("\r\n\r\n"));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
 
-    #[test]
-    fn the_committed_frame_parser_corpus_replays() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/frame_parser");
+    /// Runs `target` on every file of `fuzz/corpus/<name>`; returns how many there were.
+    fn replay(name: &str, target: fn(&[u8])) -> usize {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/corpus")
+            .join(name);
         let mut replayed = 0;
-        for entry in std::fs::read_dir(&dir).expect("fuzz/corpus/frame_parser exists") {
+        for entry in std::fs::read_dir(&dir).expect("the corpus folder exists") {
             let path = entry.expect("readable corpus entry").path();
-            super::frame_parser(&std::fs::read(&path).expect("readable corpus file"));
+            target(&std::fs::read(&path).expect("readable corpus file"));
             replayed += 1;
         }
-        assert!(
-            replayed >= 8,
-            "only {replayed} corpus files in {}",
-            dir.display()
-        );
+        replayed
+    }
+
+    #[test]
+    fn the_committed_frame_parser_corpus_replays() {
+        let replayed = replay("frame_parser", super::frame_parser);
+        assert!(replayed >= 8, "only {replayed} frame_parser corpus files");
+    }
+
+    #[test]
+    fn the_committed_handshake_corpus_replays() {
+        let replayed = replay("handshake", super::handshake);
+        assert!(replayed >= 4, "only {replayed} handshake corpus files");
     }
 }
