@@ -9,6 +9,7 @@ use crate::connection::{Config, DEFAULT_CLOSE_TIMEOUT, Io};
 use crate::dispatcher::Upgraded;
 use crate::handshake::{
     DEFAULT_MAX_HEAD_SIZE, HandshakeError, Negotiated, ServerHandshake, encode_rejection,
+    has_head_end,
 };
 use crate::proto::{Limits, Role};
 use crate::stream::DEFAULT_HIGH_WATER_MARK;
@@ -59,11 +60,15 @@ pub async fn accept(io: impl Io, options: ServerOptions) -> Result<WebSocketStre
 
 async fn accept_inner(mut io: impl Io, options: ServerOptions) -> Result<WebSocketStream, Failure> {
     let mut buf = BytesMut::with_capacity(1024);
+    let mut scanned = 0;
     let (request, len) = loop {
-        match ServerHandshake::decode_request(&buf, options.max_request_head_size) {
-            Ok(Some(parsed)) => break parsed,
-            Ok(None) => {}
-            Err(error) => return Err(reject(io, error).await),
+        // Parse only once the head can be complete, so that a trickling peer costs linear time.
+        if has_head_end(&buf, &mut scanned) || buf.len() > options.max_request_head_size {
+            match ServerHandshake::decode_request(&buf, options.max_request_head_size) {
+                Ok(Some(parsed)) => break parsed,
+                Ok(None) => {}
+                Err(error) => return Err(reject(io, error).await),
+            }
         }
         if io.read_buf(&mut buf).await.map_err(Failure::Io)? == 0 {
             return Err(Failure::Handshake(HandshakeError::ConnectionClosed));

@@ -6,7 +6,9 @@ use http::header::{self, HeaderMap};
 use http::{Response, StatusCode};
 
 use super::key::{accept_key, generate_key};
-use super::{HandshakeError, HandshakeRequest, MAX_HEADERS, Negotiated, header_has_token};
+use super::{
+    HandshakeError, HandshakeRequest, MAX_HEADERS, Negotiated, head_len, header_has_token,
+};
 
 /// Headers the handshake sets itself; the caller's values for them are not sent.
 const CONTROLLED: [header::HeaderName; 7] = [
@@ -91,16 +93,9 @@ impl Http1Handshake {
         let status = parsed
             .parse(buf)
             .map_err(|e| HandshakeError::Malformed(e.to_string()))?;
-        let httparse::Status::Complete(len) = status else {
-            return if buf.len() > max_head {
-                Err(HandshakeError::HeadTooLarge { limit: max_head })
-            } else {
-                Ok(None)
-            };
+        let Some(len) = head_len(status, buf.len(), max_head)? else {
+            return Ok(None);
         };
-        if len > max_head {
-            return Err(HandshakeError::HeadTooLarge { limit: max_head });
-        }
         let code = parsed.code.unwrap_or_default();
         let mut response = Response::new(());
         *response.status_mut() = StatusCode::from_u16(code)

@@ -141,6 +141,29 @@ impl fmt::Display for HandshakeError {
 
 impl std::error::Error for HandshakeError {}
 
+/// The length of a parsed HTTP head, or `None` while incomplete; a head (or an incomplete one)
+/// longer than `max_head` is an error.
+pub(crate) fn head_len(
+    status: httparse::Status<usize>,
+    buffered: usize,
+    max_head: usize,
+) -> Result<Option<usize>, HandshakeError> {
+    match status {
+        httparse::Status::Complete(len) if len <= max_head => Ok(Some(len)),
+        httparse::Status::Partial if buffered <= max_head => Ok(None),
+        _ => Err(HandshakeError::HeadTooLarge { limit: max_head }),
+    }
+}
+
+/// Whether `buf` holds the blank line that ends an HTTP head, looking only at bytes after
+/// `scanned` (updated), so that a head arriving a byte at a time costs linear time.
+pub fn has_head_end(buf: &[u8], scanned: &mut usize) -> bool {
+    let from = scanned.saturating_sub(3);
+    *scanned = buf.len();
+    buf.get(from..)
+        .is_some_and(|tail| tail.windows(4).any(|w| w == b"\r\n\r\n"))
+}
+
 /// Whether a comma-separated header (all its values) contains `token`, ignoring ASCII case.
 pub(crate) fn header_has_token(
     headers: &HeaderMap,
@@ -153,4 +176,38 @@ pub(crate) fn header_has_token(
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_head_end_is_found_across_reads_scanning_each_byte_about_once() {
+        let head = b"HTTP/1.1 101 S\r\nA: b\r\n\r\nframes";
+        let mut scanned = 0;
+        let mut found_at = None;
+        for end in 1..=head.len() {
+            if has_head_end(&head[..end], &mut scanned) {
+                found_at.get_or_insert(end);
+            }
+            assert_eq!(scanned, end);
+        }
+        assert_eq!(found_at, Some(24));
+    }
+
+    #[test]
+    fn head_len_applies_the_limit_to_complete_and_partial_heads() {
+        use httparse::Status::{Complete, Partial};
+        assert_eq!(head_len(Complete(10), 20, 10), Ok(Some(10)));
+        assert_eq!(
+            head_len(Complete(11), 20, 10),
+            Err(HandshakeError::HeadTooLarge { limit: 10 })
+        );
+        assert_eq!(head_len(Partial, 10, 10), Ok(None));
+        assert_eq!(
+            head_len(Partial, 11, 10),
+            Err(HandshakeError::HeadTooLarge { limit: 10 })
+        );
+    }
 }

@@ -7,7 +7,7 @@ use http::{Method, Request, Version};
 
 use super::client::to_header_map;
 use super::key::{accept_key, is_valid_key};
-use super::{HandshakeError, MAX_HEADERS, header_has_token};
+use super::{HandshakeError, MAX_HEADERS, head_len, header_has_token};
 
 /// A client's opening handshake request that passed every check, ready to be answered.
 #[derive(Debug)]
@@ -28,16 +28,9 @@ impl ServerHandshake {
         let status = parsed
             .parse(buf)
             .map_err(|e| HandshakeError::Malformed(e.to_string()))?;
-        let httparse::Status::Complete(len) = status else {
-            return if buf.len() > max_head {
-                Err(HandshakeError::HeadTooLarge { limit: max_head })
-            } else {
-                Ok(None)
-            };
+        let Some(len) = head_len(status, buf.len(), max_head)? else {
+            return Ok(None);
         };
-        if len > max_head {
-            return Err(HandshakeError::HeadTooLarge { limit: max_head });
-        }
         let mut request = Request::new(());
         *request.method_mut() = Method::from_bytes(parsed.method.unwrap_or_default().as_bytes())
             .map_err(|_| HandshakeError::Malformed("method".into()))?;
