@@ -75,14 +75,9 @@ async fn the_server_selects_the_first_offered_protocol_it_speaks() {
 
 #[tokio::test]
 async fn custom_headers_arrive_at_the_server() {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let tx = std::sync::Mutex::new(Some(tx));
-    let address = spawn_server(move |mut socket| {
-        let tx = tx.lock().unwrap().take();
-        async move {
-            let (request, _) = read_request(&mut socket).await;
-            let _ = tx.unwrap().send(request);
-        }
+    let (address, rx) = serve_once(|mut socket| async move {
+        let (request, _) = read_request(&mut socket).await;
+        request
     })
     .await;
     let mut headers = http::HeaderMap::new();
@@ -108,16 +103,11 @@ async fn custom_headers_arrive_at_the_server() {
 
 #[tokio::test]
 async fn a_4xxx_code_and_reason_reach_the_server_intact() {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let tx = std::sync::Mutex::new(Some(tx));
-    let address = spawn_server(move |socket| {
-        let tx = tx.lock().unwrap().take();
-        async move {
-            let ws = whatwg_websocket::accept(socket, ServerOptions::default())
-                .await
-                .unwrap();
-            let _ = tx.unwrap().send(ws.closed().await);
-        }
+    let (address, rx) = serve_once(|socket| async move {
+        let ws = whatwg_websocket::accept(socket, ServerOptions::default())
+            .await
+            .unwrap();
+        ws.closed().await
     })
     .await;
     let (ws, _opened) = connect(&format!("ws://{address}/"), StreamOptions::default()).await;
@@ -257,14 +247,9 @@ async fn close_validates_code_and_reason_as_the_standard_says() {
 
 #[tokio::test]
 async fn a_message_over_the_size_limit_fails_the_connection_with_1009() {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let tx = std::sync::Mutex::new(Some(tx));
-    let address = raw_server("", move |mut peer| {
-        let tx = tx.lock().unwrap().take();
-        async move {
-            peer.send(Frame::new(OpCode::Binary, vec![0; 1025])).await;
-            let _ = tx.unwrap().send(peer.receive().await);
-        }
+    let (address, rx) = raw_once(|mut peer| async move {
+        peer.send(Frame::new(OpCode::Binary, vec![0; 1025])).await;
+        peer.receive().await
     })
     .await;
     let options = StreamOptions {
@@ -295,25 +280,20 @@ async fn a_message_over_the_size_limit_fails_the_connection_with_1009() {
 
 #[tokio::test]
 async fn too_many_fragments_fail_the_connection_with_1008() {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let tx = std::sync::Mutex::new(Some(tx));
-    let address = raw_server("", move |mut peer| {
-        let tx = tx.lock().unwrap().take();
-        async move {
+    let (address, rx) = raw_once(|mut peer| async move {
+        peer.send(Frame {
+            fin: false,
+            ..Frame::new(OpCode::Text, "a")
+        })
+        .await;
+        for _ in 0..4 {
             peer.send(Frame {
                 fin: false,
-                ..Frame::new(OpCode::Text, "a")
+                ..Frame::new(OpCode::Continuation, "b")
             })
             .await;
-            for _ in 0..4 {
-                peer.send(Frame {
-                    fin: false,
-                    ..Frame::new(OpCode::Continuation, "b")
-                })
-                .await;
-            }
-            let _ = tx.unwrap().send(peer.receive().await);
         }
+        peer.receive().await
     })
     .await;
     let options = StreamOptions {
@@ -333,15 +313,10 @@ async fn too_many_fragments_fail_the_connection_with_1008() {
 
 #[tokio::test]
 async fn pings_are_answered_with_identical_pongs() {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let tx = std::sync::Mutex::new(Some(tx));
-    let address = raw_server("", move |mut peer| {
-        let tx = tx.lock().unwrap().take();
-        async move {
-            peer.send(Frame::new(OpCode::Ping, "are you there")).await;
-            peer.send(Frame::new(OpCode::Text, "after ping")).await;
-            let _ = tx.unwrap().send(peer.receive().await);
-        }
+    let (address, rx) = raw_once(|mut peer| async move {
+        peer.send(Frame::new(OpCode::Ping, "are you there")).await;
+        peer.send(Frame::new(OpCode::Text, "after ping")).await;
+        peer.receive().await
     })
     .await;
     let (_ws, Opened { mut readable, .. }) =
@@ -481,18 +456,12 @@ async fn an_ipv6_literal_url_connects() {
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
         let (socket, _) = listener.accept().await.unwrap();
-        let ws = whatwg_websocket::accept(socket, ServerOptions::default())
-            .await
-            .unwrap();
-        let Opened {
-            mut readable,
-            mut writable,
-            ..
-        } = ws.opened().await.unwrap();
-        while let Some(Ok(message)) = readable.next().await {
-            let _ = writable.send(message).await;
-        }
-        let _ = ws.closed().await;
+        echo(
+            whatwg_websocket::accept(socket, ServerOptions::default())
+                .await
+                .unwrap(),
+        )
+        .await;
     });
     let (
         ws,
@@ -516,16 +485,7 @@ async fn reporting_peer() -> (
     std::net::SocketAddr,
     tokio::sync::oneshot::Receiver<Option<Incoming>>,
 ) {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let tx = std::sync::Mutex::new(Some(tx));
-    let address = raw_server("", move |mut peer| {
-        let tx = tx.lock().unwrap().take();
-        async move {
-            let _ = tx.unwrap().send(peer.receive().await);
-        }
-    })
-    .await;
-    (address, rx)
+    raw_once(|mut peer| async move { peer.receive().await }).await
 }
 
 fn close_code_of(incoming: Option<Incoming>) -> Option<(u16, String)> {
@@ -646,29 +606,24 @@ async fn accept_upgraded_serves_a_connection_upgraded_elsewhere() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ping_flood_from_a_peer_that_does_not_read_is_answered_with_the_latest_ping() {
     const PINGS: u32 = 40_000;
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let tx = std::sync::Mutex::new(Some(tx));
-    let address = raw_server("", move |mut peer| {
-        let tx = tx.lock().unwrap().take();
-        async move {
-            // 40,000 pings of 125 bytes (5 MB) without reading a byte of the pongs.
-            for i in 0..PINGS {
-                let mut payload = vec![b'.'; 125];
-                payload[..4].copy_from_slice(&i.to_be_bytes());
-                peer.send(Frame::new(OpCode::Ping, payload)).await;
-            }
-            peer.send(Frame::new(OpCode::Text, "done")).await;
-            let mut last = None;
-            let mut pongs = 0u32;
-            while let Some(Incoming::Pong(payload)) = peer.receive().await {
-                pongs += 1;
-                last = Some(u32::from_be_bytes(payload[..4].try_into().unwrap()));
-                if last == Some(PINGS - 1) {
-                    break;
-                }
-            }
-            let _ = tx.unwrap().send((pongs, last));
+    let (address, rx) = raw_once(|mut peer| async move {
+        // 40,000 pings of 125 bytes (5 MB) without reading a byte of the pongs.
+        for i in 0..PINGS {
+            let mut payload = vec![b'.'; 125];
+            payload[..4].copy_from_slice(&i.to_be_bytes());
+            peer.send(Frame::new(OpCode::Ping, payload)).await;
         }
+        peer.send(Frame::new(OpCode::Text, "done")).await;
+        let mut last = None;
+        let mut pongs = 0u32;
+        while let Some(Incoming::Pong(payload)) = peer.receive().await {
+            pongs += 1;
+            last = Some(u32::from_be_bytes(payload[..4].try_into().unwrap()));
+            if last == Some(PINGS - 1) {
+                break;
+            }
+        }
+        (pongs, last)
     })
     .await;
     let (_ws, Opened { mut readable, .. }) =

@@ -58,21 +58,9 @@ async fn tls_echo_server(pki: &TestPki) -> std::net::SocketAddr {
             let Ok(tls) = acceptor.accept(socket).await else {
                 return;
             };
-            let Ok(ws) = accept(tls, ServerOptions::default()).await else {
-                return;
-            };
-            let Ok(Opened {
-                mut readable,
-                mut writable,
-                ..
-            }) = ws.opened().await
-            else {
-                return;
-            };
-            while let Some(Ok(message)) = readable.next().await {
-                let _ = writable.send(message).await;
+            if let Ok(ws) = accept(tls, ServerOptions::default()).await {
+                echo(ws).await;
             }
-            let _ = ws.closed().await;
         }
     })
     .await

@@ -38,28 +38,32 @@ where
     address
 }
 
+/// Echoes every message on an accepted connection until it closes.
+pub async fn echo(ws: WebSocketStream) {
+    let Ok(Opened {
+        mut readable,
+        mut writable,
+        ..
+    }) = ws.opened().await
+    else {
+        return;
+    };
+    while let Some(Ok(message)) = readable.next().await {
+        if writable.send(message).await.is_err() {
+            break;
+        }
+    }
+    let _ = ws.closed().await;
+}
+
 /// Our server role, echoing every message.
 pub async fn echo_server(options: ServerOptions) -> SocketAddr {
     spawn_server(move |socket| {
         let options = options.clone();
         async move {
-            let Ok(ws) = accept(socket, options).await else {
-                return;
-            };
-            let Ok(Opened {
-                mut readable,
-                mut writable,
-                ..
-            }) = ws.opened().await
-            else {
-                return;
-            };
-            while let Some(Ok(message)) = readable.next().await {
-                if writable.send(message).await.is_err() {
-                    break;
-                }
+            if let Ok(ws) = accept(socket, options).await {
+                echo(ws).await;
             }
-            let _ = ws.closed().await;
         }
     })
     .await
@@ -86,8 +90,39 @@ pub fn accept_for(request: &http::Request<()>) -> String {
     accept_key(request.headers()["sec-websocket-key"].as_bytes())
 }
 
-/// A raw peer that answers the handshake with a valid 101 (plus `extra` header lines) and then
-/// speaks frames through a [`RawPeer`].
+/// Runs `serve` on the first connection accepted on 127.0.0.1 and hands its result to the
+/// returned receiver.
+pub async fn serve_once<F, Fut, T>(serve: F) -> (SocketAddr, tokio::sync::oneshot::Receiver<T>)
+where
+    F: FnOnce(TcpStream) -> Fut + Send + 'static,
+    Fut: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (socket, _) = listener.accept().await.unwrap();
+        let _ = tx.send(serve(socket).await);
+    });
+    (address, rx)
+}
+
+/// Reads the client's request and answers it with a valid 101 (plus `extra` header lines);
+/// returns the bytes read past the request.
+pub async fn answer_handshake(socket: &mut TcpStream, extra: &str) -> BytesMut {
+    let (request, rest) = read_request(socket).await;
+    let response = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Accept: {}\r\n{extra}\r\n",
+        accept_for(&request)
+    );
+    socket.write_all(response.as_bytes()).await.unwrap();
+    rest
+}
+
+/// A raw peer that answers the handshake with a valid 101 and then speaks frames through a
+/// [`RawPeer`], on every connection.
 pub async fn raw_server<F, Fut>(extra: &'static str, script: F) -> SocketAddr
 where
     F: Fn(RawPeer) -> Fut + Send + Sync + 'static,
@@ -97,15 +132,23 @@ where
     spawn_server(move |mut socket| {
         let script = script.clone();
         async move {
-            let (request, rest) = read_request(&mut socket).await;
-            let response = format!(
-                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-                 Sec-WebSocket-Accept: {}\r\n{extra}\r\n",
-                accept_for(&request)
-            );
-            socket.write_all(response.as_bytes()).await.unwrap();
+            let rest = answer_handshake(&mut socket, extra).await;
             script(RawPeer::new(socket, rest)).await;
         }
+    })
+    .await
+}
+
+/// [`raw_server`] for one connection, handing `script`'s result to the returned receiver.
+pub async fn raw_once<F, Fut, T>(script: F) -> (SocketAddr, tokio::sync::oneshot::Receiver<T>)
+where
+    F: FnOnce(RawPeer) -> Fut + Send + 'static,
+    Fut: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    serve_once(move |mut socket| async move {
+        let rest = answer_handshake(&mut socket, "").await;
+        script(RawPeer::new(socket, rest)).await
     })
     .await
 }
