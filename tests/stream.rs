@@ -638,3 +638,15 @@ async fn a_ping_flood_from_a_peer_that_does_not_read_is_answered_with_the_latest
     assert_eq!(last, Some(PINGS - 1), "the latest ping is answered");
     assert!(pongs <= PINGS);
 }
+
+#[test]
+fn dropping_the_last_handle_outside_the_runtime_does_not_panic() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (ws, opened) = runtime.block_on(async {
+        let address = echo_server(ServerOptions::default()).await;
+        connect(&format!("ws://{address}/"), StreamOptions::default()).await
+    });
+    drop(runtime);
+    drop(opened);
+    drop(ws);
+}

@@ -365,11 +365,12 @@ impl Connection {
 
     /// Every handle is gone: close with 1001 unless closing already, and send what the socket
     /// takes now. Nothing waits for the peer.
+    /// No timer is started: this may run outside the runtime, when the last handle is dropped.
     pub(crate) fn abandon(&mut self) {
-        self.close(&CloseInfo {
-            close_code: Some(CloseCode::GOING_AWAY.as_u16()),
-            reason: String::new(),
-        });
+        if !self.is_closing() {
+            let close = CloseFrame::new(CloseCode::GOING_AWAY, "").map(|f| f.to_payload());
+            self.send_close_frame(close.unwrap_or_default());
+        }
         let _ = self.poll_write_buf();
         let _ = self.poll_shutdown();
     }
@@ -380,8 +381,11 @@ impl Connection {
         self.close_sent = true;
     }
 
+    /// Starts the close timeout. Outside a Tokio runtime (a handle dropped after the runtime,
+    /// another executor) there is no timer to start; `poll_closed` starts it when polled within
+    /// one.
     fn start_deadline(&mut self) {
-        if self.deadline.is_none() {
+        if self.deadline.is_none() && tokio::runtime::Handle::try_current().is_ok() {
             self.deadline = Some(Box::pin(tokio::time::sleep(self.config.close_timeout)));
         }
     }
@@ -424,6 +428,9 @@ impl Connection {
     pub(crate) fn poll_closed(&mut self) -> Poll<Outcome> {
         if let Poll::Ready(outcome) = self.poll_progress() {
             return Poll::Ready(outcome);
+        }
+        if self.is_closing() {
+            self.start_deadline();
         }
         if let Some(deadline) = &mut self.deadline {
             let waker = self.waker.clone();
