@@ -133,6 +133,11 @@ impl Connection {
         self.poll_incoming()
     }
 
+    /// Whether `closed` has read messages ahead of the reader.
+    pub(crate) fn has_read_ahead(&self) -> bool {
+        !self.inbound.is_empty()
+    }
+
     /// The failure the connection met, if any.
     pub(crate) fn failure(&self) -> Option<&WebSocketError> {
         self.failure.as_ref()
@@ -311,6 +316,10 @@ impl Connection {
 
     /// Writes the write buffer out. `Err(())` when the socket broke (the failure is recorded).
     fn poll_write_buf(&mut self) -> Poll<Result<(), ()>> {
+        if self.write_buf.is_empty() {
+            // The common case on the read path: nothing queued, no waker to clone.
+            return Poll::Ready(Ok(()));
+        }
         let waker = self.waker.clone();
         let mut cx = Context::from_waker(&waker);
         while !self.write_buf.is_empty() {

@@ -23,28 +23,34 @@ pub struct Readable {
 impl Stream for Readable {
     type Item = Result<Message, WebSocketError>;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.done {
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.done {
             return Poll::Ready(None);
         }
-        let shared = self.shared.clone();
+        let shared = &this.shared;
         shared.hub.register(Slot::Read, cx.waker());
         let mut state = shared.lock();
         let item = match &mut state.phase {
             Phase::Connecting => return Poll::Pending,
             Phase::Failed(error) => Some(Err(error.clone())),
-            Phase::Open(connection) => match connection.poll_next_message() {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(message)) => {
-                    // `closed` may be waiting for the reader to make room.
-                    shared.hub.wake_slot(Slot::Lifecycle);
-                    return Poll::Ready(Some(Ok(message)));
+            Phase::Open(connection) => {
+                let had_read_ahead = connection.has_read_ahead();
+                match connection.poll_next_message() {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Some(message)) => {
+                        if had_read_ahead {
+                            // `closed` may be waiting for the reader to make room.
+                            shared.hub.wake_slot(Slot::Lifecycle);
+                        }
+                        return Poll::Ready(Some(Ok(message)));
+                    }
+                    Poll::Ready(None) => connection.failure().cloned().map(Err),
                 }
-                Poll::Ready(None) => connection.failure().cloned().map(Err),
-            },
+            }
         };
         drop(state);
-        self.done = true;
+        this.done = true;
         // A failure or the end also concerns `closed`, which finishes the close.
         shared.hub.wake_slot(Slot::Lifecycle);
         Poll::Ready(item)
