@@ -9,6 +9,7 @@ pub mod handshake;
 pub mod proto;
 mod server;
 mod stream;
+mod websocket;
 
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
@@ -23,3 +24,7 @@ pub use stream::{
     DEFAULT_HIGH_WATER_MARK, Opened, Readable, StreamOptions, WebSocketStream, Writable,
 };
 pub use tokio_util::sync::CancellationToken;
+pub use websocket::{
+    AddEventListenerOptions, BinaryType, CloseEventInit, Event, EventInterface, EventListener,
+    MessageData, MessageEventInit, ReadyState, WeakWebSocket, WebSocket, WebSocketInit, ping,
+};

@@ -43,12 +43,12 @@ async fn text_and_binary_round_trip_through_our_server() {
         reason: "done".into(),
     })
     .unwrap();
-    // Our server echoes the code of the Close it received.
+    // Our server echoes the code and reason of the Close it received.
     assert_eq!(
         within(ws.closed()).await,
         Ok(CloseInfo {
             close_code: Some(1000),
-            reason: String::new()
+            reason: "done".into()
         })
     );
     assert!(within(readable.next()).await.is_none());

@@ -7,6 +7,7 @@
 //! poll of the socket or timer uses the [`WakerHub`]'s waker so that all waiting faces wake.
 
 pub(crate) mod hub;
+pub(crate) mod shared;
 
 use std::collections::VecDeque;
 use std::io;
@@ -75,6 +76,8 @@ pub(crate) struct Connection {
     config: Config,
     read_buf: BytesMut,
     write_buf: BytesMut,
+    /// Bytes of frames handed to the socket so far (for the EventTarget's `bufferedAmount`).
+    written: u64,
     decoder: MessageDecoder,
     encoder: FrameEncoder,
     /// Messages read by `closed` while the reader was not reading.
@@ -100,6 +103,7 @@ impl Connection {
             waker,
             read_buf,
             write_buf: BytesMut::new(),
+            written: 0,
             decoder: MessageDecoder::new(config.role, config.limits),
             encoder: FrameEncoder::new(config.role),
             inbound: VecDeque::new(),
@@ -220,11 +224,9 @@ impl Connection {
         };
         self.close_received = Some(info);
         if !self.close_sent {
-            // Echo the code (RFC 6455 5.5.1), without the reason.
-            let payload = frame
-                .and_then(|f| CloseFrame::new(f.code(), "").ok())
-                .map(|f| f.to_payload())
-                .unwrap_or_default();
+            // Echo the code and reason (RFC 6455 5.5.1), as pywebsocket and Python
+            // `websockets` do; an empty Close gets an empty Close.
+            let payload = frame.map(|f| f.to_payload()).unwrap_or_default();
             self.send_close_frame(payload);
         }
         self.start_deadline();
@@ -270,6 +272,11 @@ impl Connection {
         };
         self.encoder.encode(&frame, &mut self.write_buf);
         Ok(())
+    }
+
+    /// Bytes of frames handed to the socket so far, and queued after them.
+    pub(crate) fn write_progress(&self) -> (u64, u64) {
+        (self.written, self.written + self.write_buf.len() as u64)
     }
 
     /// Queues a ping; `payload` must be at most 125 bytes. Ignored once closing.
@@ -335,6 +342,7 @@ impl Connection {
                 }
                 Ok(n) => {
                     self.write_buf.advance(n);
+                    self.written += n as u64;
                     if self.write_buf.is_empty()
                         && let Some(payload) = self.pending_pong.take()
                         && !self.close_sent

@@ -89,6 +89,12 @@ impl From<Vec<u8>> for Message {
     }
 }
 
+impl From<&[u8]> for Message {
+    fn from(data: &[u8]) -> Self {
+        Self::Binary(Bytes::copy_from_slice(data))
+    }
+}
+
 /// What the peer sent: a whole message, or a control frame.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Incoming {

@@ -1,7 +1,6 @@
 //! `WebSocketStream`: the WHATWG stream-based WebSocket.
 
 mod readable;
-pub(crate) mod shared;
 mod writable;
 
 use std::future::poll_fn;
@@ -13,8 +12,8 @@ use http::HeaderMap;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
+use crate::connection::shared::{Phase, Shared};
 pub use readable::Readable;
-use shared::{Phase, Shared};
 pub use writable::Writable;
 
 use crate::close_info::validate_close;

@@ -6,8 +6,8 @@ use std::task::{Context, Poll};
 
 use futures_core::Stream;
 
-use super::shared::{Phase, Shared};
 use crate::connection::hub::Slot;
+use crate::connection::shared::{Phase, Shared};
 use crate::{CloseInfo, Message, WebSocketError};
 
 /// The messages the peer sends, in order. Ends after a clean close; yields the

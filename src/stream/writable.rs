@@ -6,8 +6,8 @@ use std::task::{Context, Poll, ready};
 
 use futures_sink::Sink;
 
-use super::shared::{Phase, Shared};
 use crate::connection::hub::Slot;
+use crate::connection::shared::{Phase, Shared};
 use crate::connection::{Outcome, SendError};
 use crate::{CloseInfo, Error, Message, WebSocketError};
 

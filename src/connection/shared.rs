@@ -87,6 +87,18 @@ impl Shared {
         self.wake_all();
     }
 
+    /// Fails the connection as `close()` during the opening handshake does: a connection that
+    /// opened meanwhile (not yet announced) is dropped after a best-effort Close (1001).
+    pub(crate) fn abort_opening(&self) {
+        let mut state = self.lock();
+        if let Phase::Open(connection) = &mut state.phase {
+            connection.abandon();
+            state.phase = Phase::Connecting;
+        }
+        drop(state);
+        self.fail_opening(Failure::Aborted);
+    }
+
     /// Starts the closing handshake with `info` (already validated); during the opening
     /// handshake, fails it instead. Does nothing once closing.
     pub(crate) fn close(&self, info: &CloseInfo) {

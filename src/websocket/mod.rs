@@ -1,0 +1,445 @@
+//! `WebSocket`: the WHATWG EventTarget-style WebSocket.
+
+mod core;
+mod event;
+mod event_loop;
+mod target;
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use http::HeaderMap;
+use tokio_util::sync::CancellationToken;
+
+use self::core::Core;
+pub use self::core::ReadyState;
+pub use event::{
+    BinaryType, CloseEventInit, Event, EventInterface, EventListener, MessageData, MessageEventInit,
+};
+use target::Handler;
+
+use crate::close_info::validate_close;
+use crate::connection::shared::{Phase, Shared};
+use crate::connection::{Config, DEFAULT_CLOSE_TIMEOUT};
+use crate::dispatcher::{Agent, Dispatcher};
+use crate::handshake::HandshakeRequest;
+use crate::handshake::url::{parse_url, validate_protocols};
+use crate::proto::{CloseCode, Limits, MAX_CONTROL_PAYLOAD, Role};
+use crate::stream::DEFAULT_HIGH_WATER_MARK;
+use crate::{CloseInfo, Error, Message};
+
+/// The second argument of [`WebSocket::new`]: undici's `WebSocketInit` (`protocols`,
+/// `headers`, `dispatcher`), plus the limits. A protocol or a list of protocols converts into
+/// it, as the web's constructor accepts them in its place.
+#[derive(Clone, Default)]
+pub struct WebSocketInit {
+    /// Subprotocols to offer, in order of preference.
+    pub protocols: Vec<String>,
+    /// Extra request headers.
+    pub headers: HeaderMap,
+    /// How to connect; `None` is a new default [`Agent`].
+    pub dispatcher: Option<Arc<dyn Dispatcher>>,
+    /// Limits on incoming messages.
+    pub limits: Limits,
+    /// How long the closing handshake may take; `None` is 5 s.
+    pub close_timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for WebSocketInit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSocketInit")
+            .field("protocols", &self.protocols)
+            .field("limits", &self.limits)
+            .field("close_timeout", &self.close_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl From<()> for WebSocketInit {
+    fn from((): ()) -> Self {
+        Self::default()
+    }
+}
+
+impl From<&str> for WebSocketInit {
+    fn from(protocol: &str) -> Self {
+        vec![protocol.to_owned()].into()
+    }
+}
+
+impl From<String> for WebSocketInit {
+    fn from(protocol: String) -> Self {
+        vec![protocol].into()
+    }
+}
+
+impl From<Vec<String>> for WebSocketInit {
+    fn from(protocols: Vec<String>) -> Self {
+        Self {
+            protocols,
+            ..Self::default()
+        }
+    }
+}
+
+impl From<&[&str]> for WebSocketInit {
+    fn from(protocols: &[&str]) -> Self {
+        protocols
+            .iter()
+            .map(|&p| p.to_owned())
+            .collect::<Vec<_>>()
+            .into()
+    }
+}
+
+impl<const N: usize> From<[&str; N]> for WebSocketInit {
+    fn from(protocols: [&str; N]) -> Self {
+        protocols.as_slice().into()
+    }
+}
+
+/// Options of [`WebSocket::add_event_listener_with_options`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AddEventListenerOptions {
+    /// Remove the listener after its first call.
+    pub once: bool,
+}
+
+/// A WebSocket with the WHATWG `WebSocket` interface: events, `readyState`,
+/// `bufferedAmount`, `send` and `close`.
+///
+/// `new` must be called within a Tokio runtime: a task of the socket's own runs the opening
+/// handshake, reads, and calls the listeners, one event at a time and never from inside a
+/// method call of this type.
+///
+/// # Handles and lifetime
+///
+/// Clones are handles to the same socket. When the last handle is dropped, an open socket is
+/// closed with 1001 (going away), a connecting one is aborted, and the task ends once the
+/// closing handshake is over (bounded by the close timeout); listeners still get the `close`
+/// event. A listener that holds a handle keeps the socket alive until it closes, as a listener
+/// does on the web; after `close` the socket drops its listeners. Use
+/// [`downgrade`](Self::downgrade) for a handle that does not keep it alive.
+///
+/// # The opening, and listeners added after `new`
+///
+/// On the web, listeners added right after the constructor always see `open`: events wait for
+/// the script to finish. A Tokio runtime with several threads may complete the handshake while
+/// the code that called `new` is still running, so the socket guarantees it differently: until
+/// that code looks at the socket (calls `ready_state`, `protocol`, `extensions`,
+/// `buffered_amount`, `send`, `close` or [`ping`] outside a listener), a listener added for an
+/// event of the opening (`open`; or `error` and `close` when the opening failed) receives that
+/// event even if it has already fired, queued like any event. Messages are not replayed. On a
+/// current-thread runtime nothing fires before the constructing task yields anyway.
+#[derive(Clone)]
+pub struct WebSocket {
+    handle: Arc<Handle>,
+}
+
+/// A handle that does not keep the socket open; see [`WebSocket::downgrade`].
+#[derive(Clone, Debug)]
+pub struct WeakWebSocket(Weak<Handle>);
+
+impl WeakWebSocket {
+    /// The socket, if a handle of it still exists.
+    pub fn upgrade(&self) -> Option<WebSocket> {
+        self.0.upgrade().map(|handle| WebSocket { handle })
+    }
+}
+
+struct Handle {
+    core: Arc<Core>,
+}
+
+impl Drop for Handle {
+    /// The last handle is gone: abort the opening, or close with 1001.
+    fn drop(&mut self) {
+        let mut face = self.core.state();
+        match face.ready_state {
+            ReadyState::Connecting => {
+                face.ready_state = ReadyState::Closing;
+                self.core.shared.abort_opening();
+            }
+            ReadyState::Open => {
+                face.ready_state = ReadyState::Closing;
+                drop(face);
+                self.core.shared.close(&CloseInfo {
+                    close_code: Some(CloseCode::GOING_AWAY.as_u16()),
+                    reason: String::new(),
+                });
+            }
+            ReadyState::Closing | ReadyState::Closed => {}
+        }
+    }
+}
+
+macro_rules! handler_attribute {
+    ($get:ident, $set:ident, $clear:ident, $handler:expr, $name:literal) => {
+        #[doc = concat!("The `", $name, "` attribute: the handler set with [`", stringify!($set), "`](Self::", stringify!($set), ").")]
+        pub fn $get(&self) -> Option<EventListener> {
+            self.core().target.handler($handler)
+        }
+
+        #[doc = concat!("Sets `", $name, "`: a handler that runs in the place it was first set among the listeners.")]
+        pub fn $set(&self, handler: impl Into<EventListener>) {
+            self.core().set_handler($handler, Some(handler.into()));
+        }
+
+        #[doc = concat!("Sets `", $name, "` to null, removing the handler.")]
+        pub fn $clear(&self) {
+            self.core().set_handler($handler, None);
+        }
+    };
+}
+
+impl WebSocket {
+    /// `WebSocket.CONNECTING`.
+    pub const CONNECTING: ReadyState = ReadyState::Connecting;
+    /// `WebSocket.OPEN`.
+    pub const OPEN: ReadyState = ReadyState::Open;
+    /// `WebSocket.CLOSING`.
+    pub const CLOSING: ReadyState = ReadyState::Closing;
+    /// `WebSocket.CLOSED`.
+    pub const CLOSED: ReadyState = ReadyState::Closed;
+
+    /// Starts connecting to `url` (`ws`, `wss`, `http` or `https`). `init` is a
+    /// [`WebSocketInit`], a protocol (`"chat"`) or a list of protocols (`["a", "b"]`).
+    ///
+    /// Fails at once with `SyntaxError` for a bad URL or protocol list, and with
+    /// `InvalidStateError` outside a Tokio runtime; network failures come later, as the `error`
+    /// and `close` (1006) events.
+    pub fn new(url: &str, init: impl Into<WebSocketInit>) -> Result<Self, Error> {
+        let init = init.into();
+        let url = parse_url(url)?;
+        validate_protocols(&init.protocols)?;
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            Error::InvalidState("WebSocket::new must be called within a Tokio runtime".into())
+        })?;
+        let config = Config {
+            role: Role::Client,
+            limits: init.limits,
+            close_timeout: init.close_timeout.unwrap_or(DEFAULT_CLOSE_TIMEOUT),
+            read_high_water_mark: DEFAULT_HIGH_WATER_MARK,
+            write_high_water_mark: DEFAULT_HIGH_WATER_MARK,
+        };
+        let abort = CancellationToken::new();
+        let shared = Shared::new(config, abort.clone());
+        let core = Arc::new(Core::new(shared, url.clone()));
+        let request = HandshakeRequest {
+            url,
+            protocols: init.protocols,
+            extensions: None,
+            headers: init.headers,
+        };
+        let dispatcher = init.dispatcher.unwrap_or_else(|| Arc::new(Agent::new()));
+        runtime.spawn(event_loop::run(core.clone(), request, dispatcher, abort));
+        Ok(Self {
+            handle: Arc::new(Handle { core }),
+        })
+    }
+
+    fn core(&self) -> &Core {
+        &self.handle.core
+    }
+
+    /// A handle that does not keep the socket alive.
+    pub fn downgrade(&self) -> WeakWebSocket {
+        WeakWebSocket(Arc::downgrade(&self.handle))
+    }
+
+    /// The URL, after the standard's parsing (scheme `ws` or `wss`).
+    pub fn url(&self) -> &str {
+        self.core().url.as_str()
+    }
+
+    /// `readyState`.
+    pub fn ready_state(&self) -> ReadyState {
+        self.core().observe();
+        self.core().state().ready_state
+    }
+
+    /// `bufferedAmount`: bytes of application data (UTF-8 bytes of text) accepted by `send`
+    /// and not yet handed to the network. Data sent while closing or closed stays counted.
+    pub fn buffered_amount(&self) -> u64 {
+        self.core().observe();
+        self.core().state().buffered_amount
+    }
+
+    /// `protocol`: the subprotocol the server selected, `""` before `open` or if none.
+    pub fn protocol(&self) -> String {
+        self.core().observe();
+        self.core().state().protocol.clone()
+    }
+
+    /// `extensions`: the extensions the server accepted, `""` before `open` or if none.
+    pub fn extensions(&self) -> String {
+        self.core().observe();
+        self.core().state().extensions.clone()
+    }
+
+    /// `binaryType`: how binary messages are given to `message` listeners.
+    pub fn binary_type(&self) -> BinaryType {
+        self.core().state().binary_type
+    }
+
+    /// Sets `binaryType` to `"blob"` or `"arraybuffer"`; any other value is ignored, as the web
+    /// ignores an invalid enumeration value. Applies to messages dispatched from now on.
+    pub fn set_binary_type(&self, value: &str) {
+        if let Some(binary_type) = BinaryType::parse(value) {
+            self.core().state().binary_type = binary_type;
+        }
+    }
+
+    /// `send(data)`: queues a text (`&str`, `String`) or binary (`Bytes`, `Vec<u8>`, `&[u8]`)
+    /// message. `InvalidStateError` while connecting; while closing or closed the data is
+    /// dropped, but still counted in `bufferedAmount`, as the standard says.
+    pub fn send(&self, data: impl Into<Message>) -> Result<(), Error> {
+        let core = self.core();
+        core.observe();
+        let message = data.into();
+        let len = message.len() as u64;
+        let mut face = core.state();
+        match face.ready_state {
+            ReadyState::Connecting => {
+                return Err(Error::InvalidState(
+                    "the WebSocket is still connecting".into(),
+                ));
+            }
+            ReadyState::Closing | ReadyState::Closed => {
+                face.buffered_amount += len;
+                return Ok(());
+            }
+            ReadyState::Open => face.buffered_amount += len,
+        }
+        let mut state = core.shared.lock();
+        if let Phase::Open(connection) = &mut state.phase
+            && connection.send(message).is_ok()
+        {
+            let (_, end) = connection.write_progress();
+            face.in_flight.push_back((end, len));
+            let _ = connection.poll_flush();
+        }
+        drop(state);
+        drop(face);
+        // The event loop moves bufferedAmount down once the socket has taken the data.
+        core.shared
+            .hub
+            .wake_slot(crate::connection::hub::Slot::Read);
+        Ok(())
+    }
+
+    /// `close(code, reason)`: the code must be 1000 or 3000-4999 (`InvalidAccessError`), the
+    /// reason at most 123 UTF-8 bytes (`SyntaxError`), checked in every state. While
+    /// connecting, it fails the connection (`error`, then `close` with 1006); while open, it
+    /// starts the closing handshake (a reason without a code sends 1000); otherwise it does
+    /// nothing.
+    pub fn close(&self, code: Option<u16>, reason: Option<&str>) -> Result<(), Error> {
+        let reason = reason.unwrap_or("");
+        let close_code = validate_close(code, reason)?;
+        let core = self.core();
+        core.observe();
+        let mut face = core.state();
+        match face.ready_state {
+            ReadyState::Connecting => {
+                face.ready_state = ReadyState::Closing;
+                // Under the face lock: the event loop then sees CLOSING and a failed opening.
+                core.shared.abort_opening();
+            }
+            ReadyState::Open => {
+                face.ready_state = ReadyState::Closing;
+                drop(face);
+                core.shared.close(&CloseInfo {
+                    close_code,
+                    reason: reason.to_owned(),
+                });
+            }
+            ReadyState::Closing | ReadyState::Closed => {}
+        }
+        Ok(())
+    }
+
+    /// `addEventListener(type, listener)`. A listener already registered for `event_type` is
+    /// not added again.
+    pub fn add_event_listener(&self, event_type: &str, listener: impl Into<EventListener>) {
+        self.add_event_listener_with_options(
+            event_type,
+            listener,
+            AddEventListenerOptions::default(),
+        );
+    }
+
+    /// `addEventListener(type, listener, { once })`.
+    pub fn add_event_listener_with_options(
+        &self,
+        event_type: &str,
+        listener: impl Into<EventListener>,
+        options: AddEventListenerOptions,
+    ) {
+        self.core()
+            .add_listener(event_type, listener.into(), options.once);
+    }
+
+    /// `removeEventListener(type, listener)`.
+    pub fn remove_event_listener(&self, event_type: &str, listener: &EventListener) {
+        self.core().target.remove(event_type, listener);
+    }
+
+    /// `dispatchEvent(event)`: calls the listeners for the event's type now, on this thread,
+    /// as the web does. Returns `true` (events here are not cancelable).
+    pub fn dispatch_event(&self, event: Event) -> bool {
+        self.core().target.dispatch(&event);
+        true
+    }
+
+    handler_attribute!(onopen, set_onopen, clear_onopen, Handler::Open, "onopen");
+    handler_attribute!(
+        onmessage,
+        set_onmessage,
+        clear_onmessage,
+        Handler::Message,
+        "onmessage"
+    );
+    handler_attribute!(
+        onerror,
+        set_onerror,
+        clear_onerror,
+        Handler::Error,
+        "onerror"
+    );
+    handler_attribute!(
+        onclose,
+        set_onclose,
+        clear_onclose,
+        Handler::Close,
+        "onclose"
+    );
+}
+
+/// undici's `ping(ws, payload)`: sends a ping with `payload` (at most 125 bytes, else
+/// `TypeError`). Does nothing unless the socket is open.
+pub fn ping(ws: &WebSocket, payload: &[u8]) -> Result<(), Error> {
+    if payload.len() > MAX_CONTROL_PAYLOAD {
+        return Err(Error::Type(format!(
+            "ping payload of {} bytes exceeds 125",
+            payload.len()
+        )));
+    }
+    let core = ws.core();
+    core.observe();
+    let face = core.state();
+    if face.ready_state == ReadyState::Open
+        && let Phase::Open(connection) = &mut core.shared.lock().phase
+    {
+        connection.ping(payload);
+    }
+    Ok(())
+}
+
+impl std::fmt::Debug for WebSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSocket")
+            .field("url", &self.url())
+            .field("ready_state", &self.core().state().ready_state)
+            .finish_non_exhaustive()
+    }
+}
