@@ -1,12 +1,14 @@
-//! An embedded echo server on 127.0.0.1 (the server role) and a `WebSocketStream` client that
-//! exchanges text and binary with it, then closes cleanly. No network beyond loopback.
+//! An embedded echo server on 127.0.0.1 (the server role), a `WebSocketStream` client that
+//! exchanges text and binary with it and closes cleanly, then the same with the EventTarget
+//! `WebSocket` and its listeners. No network beyond loopback.
 //!
 //! `cargo run --example demo`
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpListener;
 use whatwg_websocket::{
-    CloseInfo, Message, Opened, ServerOptions, StreamOptions, WebSocketStream, accept,
+    CloseInfo, Event, Message, Opened, ServerOptions, StreamOptions, WebSocket, WebSocketStream,
+    accept,
 };
 
 /// Echoes every message back until the client closes.
@@ -37,10 +39,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("ws://{}/demo", listener.local_addr()?);
     let server = tokio::spawn(async move {
-        let (socket, _) = listener.accept().await?;
-        echo(socket)
-            .await
-            .map_err(|e| std::io::Error::other(e.to_string()))
+        // One connection for each face.
+        for _ in 0..2 {
+            let (socket, _) = listener.accept().await?;
+            echo(socket)
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+        }
+        Ok::<_, std::io::Error>(())
     });
     println!("echo server on {url}");
 
@@ -76,6 +82,37 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "client: closed cleanly, server echoed code {:?}",
         info.close_code
     );
+
+    // The EventTarget face: listeners run on the socket's task, in the standard's order.
+    let ws = WebSocket::new(&url, "echo")?;
+    let (done, finished) = tokio::sync::oneshot::channel();
+    let done = std::sync::Mutex::new(Some(done));
+    let target = ws.downgrade();
+    ws.set_onopen(move |_: &Event| {
+        if let Some(ws) = target.upgrade() {
+            println!("WebSocket: open, subprotocol {:?}", ws.protocol());
+            ws.send("hello from WebSocket").expect("open");
+        }
+    });
+    let target = ws.downgrade();
+    ws.set_onmessage(move |event: &Event| {
+        println!("WebSocket: message {:?}", event.data());
+        if let Some(ws) = target.upgrade() {
+            ws.close(Some(1000), Some("done")).expect("a valid code");
+        }
+    });
+    ws.set_onclose(move |event: &Event| {
+        println!(
+            "WebSocket: close, clean {} code {} reason {:?}",
+            event.was_clean(),
+            event.code(),
+            event.reason()
+        );
+        if let Some(done) = done.lock().expect("not poisoned").take() {
+            let _ = done.send(event.was_clean());
+        }
+    });
+    assert!(finished.await?, "the WebSocket closed cleanly");
     server.await??;
     Ok(())
 }
