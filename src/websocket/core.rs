@@ -3,6 +3,7 @@
 
 use std::cell::Cell;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use url::Url;
@@ -53,6 +54,8 @@ pub(crate) struct Core {
     pub(crate) url: Url,
     pub(crate) origin: String,
     state: Mutex<FaceState>,
+    /// The owner has looked at the socket: no more replays (a fast path for `observe`).
+    observed: AtomicBool,
     /// Listeners registered late that are owed events of the opening (run by the event loop).
     replays: Mutex<VecDeque<(Arc<super::target::Entry>, Event)>>,
 }
@@ -96,6 +99,7 @@ impl Core {
                 in_flight: VecDeque::new(),
                 done: false,
             }),
+            observed: AtomicBool::new(false),
             replays: Mutex::new(VecDeque::new()),
         }
     }
@@ -107,7 +111,8 @@ impl Core {
     /// The owner's code looks at the socket's state: from now on it has seen the opening, and
     /// listeners it registers later get only what happens after (as on the web).
     pub(crate) fn observe(&self) {
-        if !in_listener() {
+        if !self.observed.load(Ordering::Relaxed) && !in_listener() {
+            self.observed.store(true, Ordering::Relaxed);
             self.target.end_replay();
         }
     }

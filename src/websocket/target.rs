@@ -303,6 +303,35 @@ mod tests {
     }
 
     #[test]
+    fn the_opening_is_replayed_to_late_registrations_until_the_replay_ends() {
+        let target = EventTarget::default();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        target.add("open", recorder(&log, "early"), false, true);
+        target.dispatch_opening(&Event::new("open"));
+        target.dispatch(&Event::new("message"));
+        // Registered after the dispatch: it is owed the opening, not the message.
+        let (_, missed) = target
+            .add("open", recorder(&log, "late"), false, true)
+            .unwrap();
+        assert_eq!(missed.len(), 1);
+        let (_, missed) = target
+            .add("message", recorder(&log, "m"), false, true)
+            .unwrap();
+        assert!(missed.is_empty());
+        // From inside a listener (replay = false), nothing is owed.
+        let (_, missed) = target
+            .add("open", recorder(&log, "inner"), false, false)
+            .unwrap();
+        assert!(missed.is_empty());
+        target.end_replay();
+        let (_, missed) = target
+            .add("open", recorder(&log, "after"), false, true)
+            .unwrap();
+        assert!(missed.is_empty());
+        assert_eq!(*log.lock().unwrap(), ["early"]);
+    }
+
+    #[test]
     fn a_panicking_listener_does_not_stop_the_others() {
         let target = EventTarget::default();
         let log = Arc::new(Mutex::new(Vec::new()));
