@@ -78,6 +78,9 @@ pub enum Failure {
     Timeout(&'static str),
     /// The connection closed before the closing handshake completed.
     ConnectionClosed,
+    /// The peer closed while data we sent was still unsent (it may never be read): the
+    /// closing handshake completed, but not cleanly. The error carries the peer's code.
+    UnsentData,
 }
 
 impl fmt::Display for Failure {
@@ -89,6 +92,7 @@ impl fmt::Display for Failure {
             Self::Aborted => f.write_str("aborted"),
             Self::Timeout(what) => write!(f, "{what} timed out"),
             Self::ConnectionClosed => f.write_str("connection closed without a closing handshake"),
+            Self::UnsentData => f.write_str("the peer closed while data was still unsent"),
         }
     }
 }

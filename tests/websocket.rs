@@ -281,3 +281,44 @@ async fn buffered_amount_counts_sends_until_the_event_loop_sees_them_written() {
     let counter = Arc::new(Mutex::new(0));
     let _ = counter;
 }
+
+/// The peer's Close arriving while a large message is still going out: the handshake completes,
+/// but the close is not clean (the peer may never read that data), with the peer's code, and
+/// no `error` (the connection was not failed).
+#[tokio::test]
+async fn a_close_received_with_data_still_unsent_is_not_clean() {
+    let (address, peer) = raw_once(|mut peer| async move {
+        // Close once the client has started sending.
+        assert!(matches!(
+            within(peer.receive()).await,
+            Some(Incoming::Message(_))
+        ));
+        let close = CloseFrame::new(4567.try_into().unwrap(), "bye").unwrap();
+        peer.send(Frame::new(OpCode::Close, close.to_payload()))
+            .await;
+        // Read (and discard) everything until the client's Close.
+        loop {
+            match within(peer.receive()).await {
+                Some(Incoming::Close(frame)) => return frame.map(|f| f.code().as_u16()),
+                Some(_) => {}
+                None => return None,
+            }
+        }
+    })
+    .await;
+    let ws = WebSocket::new(&format!("ws://{address}/"), ()).unwrap();
+    let mut events = record(&ws, &["open", "error", "close"]);
+    next(&mut events).await;
+    ws.send("go").unwrap();
+    ws.send(vec![0u8; 32 << 20]).unwrap();
+    let close = next(&mut events).await;
+    assert_eq!(close.event_type(), "close");
+    assert!(!close.was_clean());
+    assert_eq!((close.code(), close.reason()), (4567, "bye"));
+    assert!(matches!(
+        close.error().and_then(|e| e.failure()),
+        Some(Failure::UnsentData)
+    ));
+    // The data went out, then our reply.
+    assert_eq!(peer.await.unwrap(), Some(4567));
+}

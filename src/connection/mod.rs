@@ -78,6 +78,10 @@ pub(crate) struct Connection {
     write_buf: BytesMut,
     /// Bytes of frames handed to the socket so far (for the EventTarget's `bufferedAmount`).
     written: u64,
+    /// Where the last queued data frame ends, in the same count as `written`.
+    data_end: u64,
+    /// The peer's Close arrived while data of ours was still unsent: the close is not clean.
+    unsent_at_close: bool,
     decoder: MessageDecoder,
     encoder: FrameEncoder,
     /// Messages read by `closed` while the reader was not reading.
@@ -104,6 +108,8 @@ impl Connection {
             read_buf,
             write_buf: BytesMut::new(),
             written: 0,
+            data_end: 0,
+            unsent_at_close: false,
             decoder: MessageDecoder::new(config.role, config.limits),
             encoder: FrameEncoder::new(config.role),
             inbound: VecDeque::new(),
@@ -223,6 +229,9 @@ impl Connection {
             },
         };
         self.close_received = Some(info);
+        // What is still queued goes out before our reply, but the peer has stopped reading
+        // (RFC 6455 5.5.1): the close is not clean, as in the browsers' WebSocketStream.
+        self.unsent_at_close = self.data_end > self.written;
         if !self.close_sent {
             // Echo the code and reason (RFC 6455 5.5.1), as pywebsocket and Python
             // `websockets` do; an empty Close gets an empty Close.
@@ -271,6 +280,7 @@ impl Connection {
             Message::Binary(data) => Frame::new(OpCode::Binary, data),
         };
         self.encoder.encode(&frame, &mut self.write_buf);
+        self.data_end = self.written + self.write_buf.len() as u64;
         Ok(())
     }
 
@@ -289,8 +299,12 @@ impl Connection {
         }
     }
 
-    /// Writes everything queued and flushes the socket.
+    /// Writes everything queued and flushes the socket. Fails once the peer's Close arrived
+    /// with data still unsent: that data may never be read.
     pub(crate) fn poll_flush(&mut self) -> Poll<Result<(), SendError>> {
+        if self.unsent_at_close {
+            return Poll::Ready(Err(SendError::Closing));
+        }
         match ready!(self.poll_write_buf()) {
             Ok(()) => {
                 let waker = self.waker.clone();
@@ -475,7 +489,12 @@ impl Connection {
                 self.outcome = self.failure.clone().map(Outcome::Unclean);
                 continue;
             }
-            if ready!(self.poll_write_buf()).is_err() && self.failure.is_some() {
+            // Writing does not hold up reading: the peer's Close may arrive while a large
+            // message is still going out.
+            let wrote = self.poll_write_buf();
+            if let Poll::Ready(Err(())) = wrote
+                && self.failure.is_some()
+            {
                 continue;
             }
             if self.close_received.is_none() {
@@ -488,13 +507,29 @@ impl Connection {
                 }
                 continue;
             }
+            if wrote.is_pending() {
+                return Poll::Pending; // Our Close goes out first.
+            }
             // Both Close frames are exchanged. The server closes TCP first (RFC 6455 7.1.1);
             // the client waits for that, up to the deadline.
             if self.config.role == Role::Client {
                 ready!(self.poll_eof());
             }
             ready!(self.poll_shutdown());
-            self.outcome = self.close_received.clone().map(Outcome::Clean);
+            self.outcome = self.close_received.clone().map(|info| self.clean(info));
+        }
+    }
+
+    /// The outcome of a completed closing handshake: clean, unless data was left unsent.
+    fn clean(&self, info: CloseInfo) -> Outcome {
+        if self.unsent_at_close {
+            Outcome::Unclean(WebSocketError::from_parts(
+                info.close_code,
+                info.reason,
+                Some(Arc::new(Failure::UnsentData)),
+            ))
+        } else {
+            Outcome::Clean(info)
         }
     }
 
@@ -503,7 +538,7 @@ impl Connection {
     fn finish_after_timeout(&mut self) {
         self.outcome = Some(match (&self.failure, &self.close_received) {
             (Some(failure), _) => Outcome::Unclean(failure.clone()),
-            (None, Some(info)) if self.close_sent => Outcome::Clean(info.clone()),
+            (None, Some(info)) if self.close_sent => self.clean(info.clone()),
             _ => Outcome::Unclean(WebSocketError::from_parts(
                 Some(CloseCode::ABNORMAL_CLOSURE.as_u16()),
                 String::new(),

@@ -101,13 +101,15 @@ pub(crate) async fn run(
     finish(&core);
 }
 
+/// The close event of an unclean end: 1006, or the peer's code and reason when the peer closed
+/// while data was still unsent.
 fn unclean_close(error: &WebSocketError) -> Event {
     Event::close(
         "close",
         CloseEventInit {
             was_clean: false,
-            code: 1006,
-            reason: String::new(),
+            code: error.close_code().unwrap_or(1006),
+            reason: error.reason().to_owned(),
         },
     )
     .trusted(Some(error.clone()))
@@ -118,7 +120,9 @@ fn unclean_close(error: &WebSocketError) -> Event {
 fn was_failed(error: &WebSocketError) -> bool {
     !matches!(
         error.failure(),
-        Some(Failure::ConnectionClosed | Failure::Timeout("closing handshake")) | None
+        Some(
+            Failure::ConnectionClosed | Failure::UnsentData | Failure::Timeout("closing handshake")
+        ) | None
     )
 }
 
@@ -149,15 +153,17 @@ impl Driver<'_> {
             let Phase::Open(connection) = &mut state.phase else {
                 unreachable!("the event loop drives an open connection");
             };
-            let _ = connection.poll_flush();
-            let (written, _) = connection.write_progress();
             if self.closing {
                 let outcome = connection.poll_closed();
+                let (written, _) = connection.write_progress();
                 drop(state);
                 core.release_written(written);
                 return outcome;
             }
+            // Read first: a Close that has arrived counts before more of our data goes out.
             let next = connection.poll_next_message();
+            let _ = connection.poll_flush();
+            let (written, _) = connection.write_progress();
             drop(state);
             core.release_written(written);
             match next {

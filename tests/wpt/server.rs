@@ -149,17 +149,22 @@ impl Wpt {
 
 /// An agent that trusts the test CA.
 pub fn agent() -> Agent {
+    Agent::with_options(AgentOptions {
+        tls: TlsRoots::Custom(Arc::new(tls_client_config())),
+        ..Default::default()
+    })
+}
+
+/// A TLS client configuration that trusts the test CA (whose server certificate names
+/// `localhost` and `127.0.0.1`), for tests with a dispatcher of their own.
+pub fn tls_client_config() -> rustls::ClientConfig {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(pki().ca.clone()).unwrap();
-    let config = rustls::ClientConfig::builder_with_provider(provider())
+    rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_root_certificates(roots)
-        .with_no_client_auth();
-    Agent::with_options(AgentOptions {
-        tls: TlsRoots::Custom(Arc::new(config)),
-        ..Default::default()
-    })
+        .with_no_client_auth()
 }
 
 trait Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
@@ -240,6 +245,16 @@ async fn route(mut io: impl Stream) {
             echo(upgrade(io, &request, None).await).await;
         }
         "empty-message" => empty_message(upgrade(io, &request, None).await).await,
+        "origin" => {
+            // `origin_wsh.py`: sends the request's `Origin` ("" without one), then echoes.
+            let origin = request
+                .headers()
+                .get("origin")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            send_then_echo(upgrade(io, &request, None).await, Message::text(origin)).await;
+        }
         "send-backpressure" => send_backpressure(upgrade(io, &request, None).await).await,
         "receive-backpressure" => receive_backpressure(upgrade(io, &request, None).await).await,
         "receive-many-with-backpressure" => {
