@@ -5,12 +5,13 @@ use std::time::Duration;
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::connection::{Config, DEFAULT_CLOSE_TIMEOUT, Io};
+use crate::connection::{Config, DEFAULT_CLOSE_TIMEOUT, Io, default_deflate};
 use crate::dispatcher::Upgraded;
 use crate::handshake::{
     DEFAULT_MAX_HEAD_SIZE, HandshakeError, Negotiated, ServerHandshake, encode_rejection,
     has_head_end,
 };
+use crate::proto::deflate::DeflateOptions;
 use crate::proto::{Limits, Role};
 use crate::stream::DEFAULT_HIGH_WATER_MARK;
 use crate::{Failure, WebSocketStream};
@@ -33,6 +34,9 @@ pub struct ServerOptions {
     pub read_high_water_mark: usize,
     /// Bytes of queued frames above which writes wait (default 64 KiB).
     pub write_high_water_mark: usize,
+    /// permessage-deflate to accept (on by default with the `deflate` feature; ignored
+    /// without it); `None` declines every offer.
+    pub deflate: Option<DeflateOptions>,
 }
 
 impl Default for ServerOptions {
@@ -45,6 +49,7 @@ impl Default for ServerOptions {
             handshake_timeout: Duration::from_secs(30),
             read_high_water_mark: DEFAULT_HIGH_WATER_MARK,
             write_high_water_mark: DEFAULT_HIGH_WATER_MARK,
+            deflate: default_deflate(),
         }
     }
 }
@@ -90,15 +95,25 @@ async fn accept_inner(mut io: impl Io, options: ServerOptions) -> Result<WebSock
     let protocol = handshake
         .select_protocol(&options.protocols)
         .map(str::to_owned);
+    let extensions = match &options.deflate {
+        Some(deflate) if cfg!(feature = "deflate") => deflate
+            .select(&handshake.offered_extensions())
+            .map(|(_, answer)| answer),
+        _ => None,
+    };
     let mut response = String::with_capacity(256);
-    handshake.encode_response(protocol.as_deref(), &mut response);
+    handshake.encode_response_with_extensions(
+        protocol.as_deref(),
+        extensions.as_deref(),
+        &mut response,
+    );
     io.write_all(response.as_bytes())
         .await
         .map_err(Failure::Io)?;
     io.flush().await.map_err(Failure::Io)?;
     let negotiated = Negotiated {
         protocol: protocol.unwrap_or_default(),
-        extensions: String::new(),
+        extensions: extensions.unwrap_or_default(),
     };
     let config = server_config(&options);
     Ok(WebSocketStream::from_upgraded(
@@ -136,6 +151,7 @@ fn server_config(options: &ServerOptions) -> Config {
         close_timeout: options.close_timeout,
         read_high_water_mark: options.read_high_water_mark,
         write_high_water_mark: options.write_high_water_mark,
+        deflate: options.deflate,
     }
 }
 

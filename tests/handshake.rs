@@ -128,9 +128,9 @@ async fn the_protocol_must_be_one_offered_and_present_when_any_was() {
 #[tokio::test]
 async fn an_extension_not_offered_fails() {
     expect_failure(
-        |a| format!("HTTP/1.1 101 S\r\n{UPGRADE}Sec-WebSocket-Accept: {a}\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n"),
+        |a| format!("HTTP/1.1 101 S\r\n{UPGRADE}Sec-WebSocket-Accept: {a}\r\nSec-WebSocket-Extensions: x-webkit-deflate-frame\r\n\r\n"),
         &[],
-        HandshakeError::UnexpectedExtension("permessage-deflate".into()),
+        HandshakeError::UnexpectedExtension("x-webkit-deflate-frame".into()),
     )
     .await;
 }

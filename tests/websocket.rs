@@ -116,10 +116,10 @@ async fn listeners_registered_after_a_slow_synchronous_stretch_still_see_open() 
     }
 
     // A refused connection fails fast; listeners registered afterwards still get error and close.
-    let closed_port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap()
-    };
+    // Bound but not listening: connections are refused, and no other test can take the port.
+    let refusing = tokio::net::TcpSocket::new_v4().unwrap();
+    refusing.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let closed_port = refusing.local_addr().unwrap();
     let ws = WebSocket::new(&format!("ws://{closed_port}/"), ()).unwrap();
     busy(Duration::from_millis(30));
     let mut events = record(&ws, &["open", "error", "close"]);

@@ -20,6 +20,9 @@ use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Sleep;
 
+use crate::proto::deflate::DeflateOptions;
+#[cfg(feature = "deflate")]
+use crate::proto::deflate::{DeflateParams, codec::Deflater};
 use crate::proto::{
     CloseCode, CloseFrame, Frame, FrameEncoder, Incoming, Limits, MAX_CONTROL_PAYLOAD, Message,
     MessageDecoder, OpCode, ProtocolError, Role,
@@ -49,6 +52,24 @@ pub(crate) struct Config {
     pub(crate) read_high_water_mark: usize,
     /// Bytes of encoded frames that may wait for the socket before writes wait.
     pub(crate) write_high_water_mark: usize,
+    /// permessage-deflate as offered (client) or accepted (server); `None` disables it.
+    pub(crate) deflate: Option<DeflateOptions>,
+}
+
+impl Config {
+    /// The `Sec-WebSocket-Extensions` offer of a client with this configuration.
+    pub(crate) fn extensions_offer(&self) -> Option<String> {
+        if cfg!(feature = "deflate") {
+            self.deflate.as_ref().map(DeflateOptions::offer)
+        } else {
+            None
+        }
+    }
+}
+
+/// The default of the `deflate` options: on when the `deflate` feature is.
+pub(crate) fn default_deflate() -> Option<DeflateOptions> {
+    cfg!(feature = "deflate").then(DeflateOptions::default)
 }
 
 /// How a connection ended.
@@ -84,6 +105,9 @@ pub(crate) struct Connection {
     unsent_at_close: bool,
     decoder: MessageDecoder,
     encoder: FrameEncoder,
+    /// permessage-deflate's compressor and the size below which messages go uncompressed.
+    #[cfg(feature = "deflate")]
+    deflater: Option<(Deflater, usize)>,
     /// Messages read by `closed` while the reader was not reading.
     inbound: VecDeque<Message>,
     inbound_bytes: usize,
@@ -100,9 +124,40 @@ pub(crate) struct Connection {
 
 impl Connection {
     /// A connection over `io`, whose first bytes may already be in `read_buf` (what followed
-    /// the handshake response).
-    pub(crate) fn new(io: Box<dyn Io>, read_buf: BytesMut, config: Config, waker: Waker) -> Self {
+    /// the handshake response), with the extensions the handshake agreed (`extensions`, as the
+    /// server answered them).
+    pub(crate) fn new(
+        io: Box<dyn Io>,
+        read_buf: BytesMut,
+        extensions: &str,
+        config: Config,
+        waker: Waker,
+    ) -> Self {
+        #[cfg(feature = "deflate")]
+        let deflate = config.deflate.as_ref().and_then(|options| {
+            let params = match config.role {
+                Role::Client => options.accept_answer(extensions).ok().flatten(),
+                Role::Server => DeflateParams::from_answer(extensions),
+            }?;
+            Some((*options, params))
+        });
+        #[cfg(not(feature = "deflate"))]
+        let _ = extensions;
+        #[cfg(feature = "deflate")]
+        let decoder = match &deflate {
+            Some((_, params)) => MessageDecoder::with_deflate(config.role, config.limits, params),
+            None => MessageDecoder::new(config.role, config.limits),
+        };
+        #[cfg(not(feature = "deflate"))]
+        let decoder = MessageDecoder::new(config.role, config.limits);
         Self {
+            #[cfg(feature = "deflate")]
+            deflater: deflate.map(|(options, params)| {
+                (
+                    Deflater::new(config.role, &params, options.level),
+                    options.min_message_size,
+                )
+            }),
             io,
             waker,
             read_buf,
@@ -110,7 +165,7 @@ impl Connection {
             written: 0,
             data_end: 0,
             unsent_at_close: false,
-            decoder: MessageDecoder::new(config.role, config.limits),
+            decoder,
             encoder: FrameEncoder::new(config.role),
             inbound: VecDeque::new(),
             inbound_bytes: 0,
@@ -275,10 +330,18 @@ impl Connection {
     /// Queues a message (call after [`poll_ready`](Self::poll_ready)).
     pub(crate) fn send(&mut self, message: Message) -> Result<(), SendError> {
         self.check_can_send()?;
-        let frame = match message {
+        #[cfg_attr(not(feature = "deflate"), allow(unused_mut))]
+        let mut frame = match message {
             Message::Text(text) => Frame::new(OpCode::Text, text.into_bytes()),
             Message::Binary(data) => Frame::new(OpCode::Binary, data),
         };
+        #[cfg(feature = "deflate")]
+        if let Some((deflater, min_size)) = &mut self.deflater
+            && frame.payload.len() >= *min_size
+        {
+            frame.payload = deflater.compress(&frame.payload);
+            frame.rsv = crate::proto::RSV1;
+        }
         self.encoder.encode(&frame, &mut self.write_buf);
         self.data_end = self.written + self.write_buf.len() as u64;
         Ok(())

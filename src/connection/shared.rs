@@ -61,6 +61,7 @@ impl Shared {
             let connection = Connection::new(
                 upgraded.io,
                 upgraded.read_buf,
+                &upgraded.negotiated.extensions,
                 self.config.clone(),
                 self.hub_waker.clone(),
             );

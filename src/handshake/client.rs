@@ -9,6 +9,7 @@ use super::key::{accept_key, generate_key};
 use super::{
     HandshakeError, HandshakeRequest, MAX_HEADERS, Negotiated, head_len, header_has_token,
 };
+use crate::proto::deflate::DeflateOptions;
 
 /// Headers the handshake sets itself; the caller's values for them are not sent.
 const CONTROLLED: [header::HeaderName; 7] = [
@@ -159,6 +160,15 @@ pub fn negotiate(
             if !offered.iter().any(|o| o.eq_ignore_ascii_case(name)) {
                 return Err(HandshakeError::UnexpectedExtension(name.to_owned()));
             }
+        }
+        if let Some(offer) = request
+            .extensions
+            .as_deref()
+            .and_then(DeflateOptions::from_offer)
+        {
+            offer
+                .accept_answer(&extensions)
+                .map_err(|e| HandshakeError::InvalidExtension(e.0))?;
         }
     }
     Ok(Negotiated {

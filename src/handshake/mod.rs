@@ -98,6 +98,9 @@ pub enum HandshakeError {
     MissingProtocol,
     /// The server accepted an extension that was not offered.
     UnexpectedExtension(String),
+    /// The server's answer to an offered extension was unacceptable (a parameter invalid,
+    /// repeated, unknown, or beyond what was offered). The client sends Close 1010.
+    InvalidExtension(String),
     /// The HTTP head was malformed.
     Malformed(String),
     /// The HTTP head exceeded the size limit.
@@ -129,6 +132,7 @@ impl fmt::Display for HandshakeError {
             Self::UnexpectedExtension(e) => {
                 write!(f, "server accepted extension {e:?}, which was not offered")
             }
+            Self::InvalidExtension(why) => write!(f, "unacceptable extension answer: {why}"),
             Self::Malformed(why) => write!(f, "malformed HTTP head: {why}"),
             Self::HeadTooLarge { limit } => write!(f, "HTTP head larger than {limit} bytes"),
             Self::ConnectionClosed => f.write_str("connection closed during the handshake"),

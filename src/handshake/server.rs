@@ -111,6 +111,29 @@ impl ServerHandshake {
 
     /// Writes the `101 Switching Protocols` response, with `protocol` if one was selected.
     pub fn encode_response(&self, protocol: Option<&str>, dst: &mut String) {
+        self.encode_response_with_extensions(protocol, None, dst);
+    }
+
+    /// The client's `Sec-WebSocket-Extensions` offers, joined, or `""`.
+    pub fn offered_extensions(&self) -> String {
+        let values: Vec<&str> = self
+            .request
+            .headers()
+            .get_all(http::header::SEC_WEBSOCKET_EXTENSIONS)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        values.join(", ")
+    }
+
+    /// Writes the `101 Switching Protocols` response, with `protocol` if one was selected and
+    /// the accepted `extensions` (e.g. permessage-deflate's answer) if any.
+    pub fn encode_response_with_extensions(
+        &self,
+        protocol: Option<&str>,
+        extensions: Option<&str>,
+        dst: &mut String,
+    ) {
         let _ = write!(
             dst,
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -119,6 +142,9 @@ impl ServerHandshake {
         );
         if let Some(protocol) = protocol {
             let _ = write!(dst, "Sec-WebSocket-Protocol: {protocol}\r\n");
+        }
+        if let Some(extensions) = extensions {
+            let _ = write!(dst, "Sec-WebSocket-Extensions: {extensions}\r\n");
         }
         dst.push_str("\r\n");
     }

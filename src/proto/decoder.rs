@@ -7,7 +7,8 @@ use super::{Frame, FrameHeader, Limits, ProtocolError, Role, apply_mask_at};
 /// Decodes frames from the front of a read buffer.
 ///
 /// Beyond [`FrameHeader::decode`]'s rules it enforces the role (a client rejects masked frames,
-/// a server unmasked ones), rejects RSV bits (no extension is negotiated), and rejects a frame
+/// a server unmasked ones), rejects RSV bits (but RSV1 on the first frame of a message once
+/// permessage-deflate is negotiated), and rejects a frame
 /// whose announced length exceeds the message size limit before any of its payload is
 /// buffered. A masked payload is unmasked in place as it arrives, and handed out as a slice of
 /// the read buffer: no copy.
@@ -15,6 +16,8 @@ use super::{Frame, FrameHeader, Limits, ProtocolError, Role, apply_mask_at};
 pub struct FrameDecoder {
     role: Role,
     limits: Limits,
+    /// RSV1 may mark a compressed message (permessage-deflate).
+    rsv1: bool,
     /// The header of the frame whose payload is still arriving.
     pending: Option<Pending>,
 }
@@ -34,8 +37,15 @@ impl FrameDecoder {
         Self {
             role,
             limits,
+            rsv1: false,
             pending: None,
         }
+    }
+
+    /// Accepts RSV1 on Text and Binary frames, which permessage-deflate uses to mark a
+    /// compressed message. Continuation and control frames must still have it clear.
+    pub fn allow_rsv1(&mut self) {
+        self.rsv1 = true;
     }
 
     /// The limits in force.
@@ -104,7 +114,11 @@ impl FrameDecoder {
             (Role::Server, false) => return Err(ProtocolError::MissingMask),
             _ => {}
         }
-        if header.rsv != 0 {
+        let allowed = match header.opcode {
+            super::OpCode::Text | super::OpCode::Binary if self.rsv1 => super::RSV1,
+            _ => 0,
+        };
+        if header.rsv & !allowed != 0 {
             return Err(ProtocolError::ReservedBits);
         }
         if self.limits.exceeds_message_size(header.payload_len) {

@@ -37,6 +37,8 @@ pub enum ProtocolError {
     InvalidUtf8,
     /// A Close frame's reason was not valid UTF-8.
     InvalidCloseReason,
+    /// A compressed message (permessage-deflate) did not inflate.
+    InvalidCompressedData,
     /// A frame or message was larger than the configured maximum.
     MessageTooLarge {
         /// The configured maximum, in bytes.
@@ -64,7 +66,7 @@ impl From<&ProtocolError> for CloseCode {
             | ExpectedContinuation
             | InvalidCloseBody
             | InvalidCloseCode(_) => CloseCode::PROTOCOL_ERROR,
-            InvalidUtf8 | InvalidCloseReason => CloseCode::INVALID_PAYLOAD,
+            InvalidUtf8 | InvalidCloseReason | InvalidCompressedData => CloseCode::INVALID_PAYLOAD,
             MessageTooLarge { .. } => CloseCode::MESSAGE_TOO_BIG,
             TooManyFragments { .. } => CloseCode::POLICY_VIOLATION,
         }
@@ -88,6 +90,7 @@ impl fmt::Display for ProtocolError {
             InvalidCloseCode(code) => write!(f, "close code {code} is not allowed on the wire"),
             InvalidUtf8 => f.write_str("text message is not valid UTF-8"),
             InvalidCloseReason => f.write_str("close reason is not valid UTF-8"),
+            InvalidCompressedData => f.write_str("compressed message does not inflate"),
             MessageTooLarge { limit } => write!(f, "message larger than {limit} bytes"),
             TooManyFragments { limit } => write!(f, "message in more than {limit} fragments"),
         }
@@ -117,6 +120,7 @@ mod tests {
             (InvalidCloseCode(1005), 1002),
             (InvalidUtf8, 1007),
             (InvalidCloseReason, 1007),
+            (InvalidCompressedData, 1007),
             (MessageTooLarge { limit: 1 }, 1009),
             (TooManyFragments { limit: 1 }, 1008),
         ];

@@ -24,6 +24,7 @@
 mod assembler;
 mod close;
 mod decoder;
+pub mod deflate;
 mod encoder;
 mod error;
 mod frame;

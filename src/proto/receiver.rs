@@ -4,7 +4,9 @@
 use bytes::BytesMut;
 
 use super::assembler::{Checked, MessageAssembler};
-use super::{FrameDecoder, Incoming, Limits, OpCode, ProtocolError, Role, Utf8Validator};
+#[cfg(feature = "deflate")]
+use super::deflate::{DeflateParams, codec::Inflater};
+use super::{FrameDecoder, Incoming, Limits, OpCode, ProtocolError, RSV1, Role, Utf8Validator};
 
 /// Decodes what the peer sends, from a read buffer into messages and control frames.
 ///
@@ -17,6 +19,27 @@ pub struct MessageDecoder {
     assembler: MessageAssembler,
     /// Validation already done on the frame still arriving, when it carries text.
     early: Checked,
+    /// permessage-deflate, when negotiated.
+    #[cfg(feature = "deflate")]
+    inflate: Option<Box<Inflate>>,
+}
+
+/// The receiving side of permessage-deflate: the inflater and the message being inflated.
+#[cfg(feature = "deflate")]
+#[derive(Debug)]
+struct Inflate {
+    inflater: Inflater,
+    limits: Limits,
+    /// A compressed message whose frames are still arriving.
+    message: Option<Inflating>,
+}
+
+#[cfg(feature = "deflate")]
+#[derive(Debug)]
+struct Inflating {
+    text: bool,
+    data: Vec<u8>,
+    fragments: usize,
 }
 
 impl MessageDecoder {
@@ -26,7 +49,25 @@ impl MessageDecoder {
             frames: FrameDecoder::new(role, limits),
             assembler: MessageAssembler::new(limits),
             early: None,
+            #[cfg(feature = "deflate")]
+            inflate: None,
         }
+    }
+
+    /// A decoder for an endpoint in `role` that inflates messages compressed with the agreed
+    /// permessage-deflate `params` (RSV1 on their first frame). The size limit applies to the
+    /// inflated size: a message that inflates past it fails with `MessageTooLarge` (1009)
+    /// without being inflated in full.
+    #[cfg(feature = "deflate")]
+    pub fn with_deflate(role: Role, limits: Limits, params: &DeflateParams) -> Self {
+        let mut decoder = Self::new(role, limits);
+        decoder.frames.allow_rsv1();
+        decoder.inflate = Some(Box::new(Inflate {
+            inflater: Inflater::new(role, params),
+            limits,
+            message: None,
+        }));
+        decoder
     }
 
     /// Takes the next message or control frame off the front of `buf`, or returns `Ok(None)`
@@ -34,6 +75,17 @@ impl MessageDecoder {
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Incoming>, ProtocolError> {
         while let Some(frame) = self.frames.decode(buf)? {
             let checked = self.early.take();
+            #[cfg(feature = "deflate")]
+            let frame = match &mut self.inflate {
+                Some(inflate) => {
+                    match inflate.push(frame, self.assembler.in_progress().is_some())? {
+                        Inflated::Message(incoming) => return Ok(Some(incoming)),
+                        Inflated::Pending => continue,
+                        Inflated::NotCompressed(frame) => frame,
+                    }
+                }
+                None => frame,
+            };
             if let Some(incoming) = self.assembler.push(frame, checked)? {
                 return Ok(Some(incoming));
             }
@@ -52,6 +104,8 @@ impl MessageDecoder {
             Some(early) => early,
             None => {
                 let start = match (header.opcode, self.assembler.in_progress()) {
+                    // Compressed text is validated once inflated.
+                    (OpCode::Text, None) if header.rsv & RSV1 != 0 => return Ok(()),
                     (OpCode::Text, None) => Utf8Validator::new(),
                     (OpCode::Continuation, Some(Some(validator))) => validator,
                     _ => return Ok(()),
@@ -62,6 +116,67 @@ impl MessageDecoder {
         validator.feed(&prefix[*seen..])?;
         *seen = prefix.len();
         Ok(())
+    }
+}
+
+/// What the inflating stage made of a frame.
+#[cfg(feature = "deflate")]
+enum Inflated {
+    /// A whole message, inflated.
+    Message(Incoming),
+    /// Part of a compressed message.
+    Pending,
+    /// Not part of a compressed message: for the assembler.
+    NotCompressed(super::Frame),
+}
+
+#[cfg(feature = "deflate")]
+impl Inflate {
+    fn push(
+        &mut self,
+        frame: super::Frame,
+        uncompressed_in_progress: bool,
+    ) -> Result<Inflated, ProtocolError> {
+        let limit = self.limits.max_message_size;
+        let message = match (frame.opcode, frame.rsv & RSV1 != 0, &mut self.message) {
+            (OpCode::Text | OpCode::Binary, true, _) if uncompressed_in_progress => {
+                return Err(ProtocolError::ExpectedContinuation);
+            }
+            (OpCode::Text | OpCode::Binary, _, Some(_)) => {
+                return Err(ProtocolError::ExpectedContinuation);
+            }
+            (OpCode::Text | OpCode::Binary, true, None) => self.message.insert(Inflating {
+                text: frame.opcode == OpCode::Text,
+                data: Vec::new(),
+                fragments: 1,
+            }),
+            (OpCode::Continuation, _, Some(message)) => {
+                message.fragments += 1;
+                if self.limits.exceeds_fragments(message.fragments) {
+                    return Err(ProtocolError::TooManyFragments {
+                        limit: self.limits.max_fragments,
+                    });
+                }
+                message
+            }
+            _ => return Ok(Inflated::NotCompressed(frame)),
+        };
+        self.inflater
+            .push(&frame.payload, &mut message.data, limit)?;
+        if !frame.fin {
+            return Ok(Inflated::Pending);
+        }
+        self.inflater.finish(&mut message.data, limit)?;
+        let Inflating { text, data, .. } = self.message.take().expect("a message in progress");
+        let data = bytes::Bytes::from(data);
+        let message = if text {
+            super::Message::Text(
+                super::Utf8Bytes::try_from(data).map_err(|_| ProtocolError::InvalidUtf8)?,
+            )
+        } else {
+            super::Message::Binary(data)
+        };
+        Ok(Inflated::Message(Incoming::Message(message)))
     }
 }
 

@@ -18,10 +18,11 @@ pub use writable::Writable;
 
 use crate::close_info::validate_close;
 use crate::connection::hub::Slot;
-use crate::connection::{Config, DEFAULT_CLOSE_TIMEOUT, Outcome};
+use crate::connection::{Config, DEFAULT_CLOSE_TIMEOUT, Outcome, default_deflate};
 use crate::dispatcher::{Agent, Dispatcher, Upgraded};
 use crate::handshake::url::{parse_url, validate_protocols};
 use crate::handshake::{HandshakeRequest, Negotiated};
+use crate::proto::deflate::DeflateOptions;
 use crate::proto::{Limits, MAX_CONTROL_PAYLOAD, Role};
 use crate::{CloseInfo, Error, Failure, WebSocketError};
 
@@ -47,6 +48,9 @@ pub struct StreamOptions {
     pub read_high_water_mark: usize,
     /// Bytes of queued frames above which writes wait (default 64 KiB).
     pub write_high_water_mark: usize,
+    /// permessage-deflate to offer (on by default with the `deflate` feature; ignored
+    /// without it); `None` offers no compression.
+    pub deflate: Option<DeflateOptions>,
 }
 
 impl Default for StreamOptions {
@@ -60,6 +64,7 @@ impl Default for StreamOptions {
             close_timeout: DEFAULT_CLOSE_TIMEOUT,
             read_high_water_mark: DEFAULT_HIGH_WATER_MARK,
             write_high_water_mark: DEFAULT_HIGH_WATER_MARK,
+            deflate: default_deflate(),
         }
     }
 }
@@ -114,12 +119,14 @@ impl WebSocketStream {
             close_timeout: options.close_timeout,
             read_high_water_mark: options.read_high_water_mark,
             write_high_water_mark: options.write_high_water_mark,
+            deflate: options.deflate,
         };
         let abort = options
             .signal
             .as_ref()
             .map(CancellationToken::child_token)
             .unwrap_or_default();
+        let config_offer = config.extensions_offer();
         let shared = Shared::new(config, abort.clone());
         if abort.is_cancelled() {
             shared.fail_opening(Failure::Aborted);
@@ -128,7 +135,7 @@ impl WebSocketStream {
         let request = HandshakeRequest {
             url: url.clone(),
             protocols: options.protocols,
-            extensions: None,
+            extensions: config_offer,
             headers: options.headers,
         };
         let dispatcher = options.dispatcher.unwrap_or_else(|| Arc::new(Agent::new()));

@@ -20,10 +20,11 @@ use target::Handler;
 
 use crate::close_info::validate_close;
 use crate::connection::shared::{Phase, Shared};
-use crate::connection::{Config, DEFAULT_CLOSE_TIMEOUT};
+use crate::connection::{Config, DEFAULT_CLOSE_TIMEOUT, default_deflate};
 use crate::dispatcher::{Agent, Dispatcher};
 use crate::handshake::HandshakeRequest;
 use crate::handshake::url::{parse_url, validate_protocols};
+use crate::proto::deflate::DeflateOptions;
 use crate::proto::{CloseCode, Limits, MAX_CONTROL_PAYLOAD, Role};
 use crate::stream::DEFAULT_HIGH_WATER_MARK;
 use crate::{CloseInfo, Error, Message};
@@ -31,7 +32,7 @@ use crate::{CloseInfo, Error, Message};
 /// The second argument of [`WebSocket::new`]: undici's `WebSocketInit` (`protocols`,
 /// `headers`, `dispatcher`), plus the limits. A protocol or a list of protocols converts into
 /// it, as the web's constructor accepts them in its place.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct WebSocketInit {
     /// Subprotocols to offer, in order of preference.
     pub protocols: Vec<String>,
@@ -43,6 +44,22 @@ pub struct WebSocketInit {
     pub limits: Limits,
     /// How long the closing handshake may take; `None` is 5 s.
     pub close_timeout: Option<Duration>,
+    /// permessage-deflate to offer (on by default with the `deflate` feature; ignored
+    /// without it); `None` offers no compression.
+    pub deflate: Option<DeflateOptions>,
+}
+
+impl Default for WebSocketInit {
+    fn default() -> Self {
+        Self {
+            protocols: Vec::new(),
+            headers: HeaderMap::new(),
+            dispatcher: None,
+            limits: Limits::default(),
+            close_timeout: None,
+            deflate: default_deflate(),
+        }
+    }
 }
 
 impl std::fmt::Debug for WebSocketInit {
@@ -221,14 +238,16 @@ impl WebSocket {
             close_timeout: init.close_timeout.unwrap_or(DEFAULT_CLOSE_TIMEOUT),
             read_high_water_mark: DEFAULT_HIGH_WATER_MARK,
             write_high_water_mark: DEFAULT_HIGH_WATER_MARK,
+            deflate: init.deflate,
         };
+        let offer = config.extensions_offer();
         let abort = CancellationToken::new();
         let shared = Shared::new(config, abort.clone());
         let core = Arc::new(Core::new(shared, url.clone()));
         let request = HandshakeRequest {
             url,
             protocols: init.protocols,
-            extensions: None,
+            extensions: offer,
             headers: init.headers,
         };
         let dispatcher = init.dispatcher.unwrap_or_else(|| Arc::new(Agent::new()));

@@ -1,0 +1,285 @@
+//! Compressing and inflating message payloads (RFC 7692 section 7.2), with zlib-rs through
+//! flate2: raw DEFLATE, a sync flush per message with its 4-byte tail removed, context
+//! takeover or a reset per message, and inflation bounded by the message size limit.
+
+use bytes::Bytes;
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+
+use super::DeflateParams;
+use crate::proto::{ProtocolError, Role};
+
+/// The tail a sync flush ends with, removed by the sender and restored by the receiver.
+const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
+
+/// The first growth of an inflation buffer; later ones double it, up to the size limit, so
+/// that a small input that inflates to a lot is stopped at the limit, not allocated in full.
+const INFLATE_STEP: usize = 64 * 1024;
+
+/// zlib's raw DEFLATE has no 8-bit window (it would be 9): an agreed 8 compresses with 9, as
+/// zlib-based peers do; inflation always uses the full 15, which reads any smaller window.
+fn zlib_window(bits: u8) -> u8 {
+    bits.clamp(9, 15)
+}
+
+/// The sending half: compresses whole messages.
+pub(crate) struct Deflater {
+    compress: Compress,
+    reset_each_message: bool,
+}
+
+impl Deflater {
+    /// A compressor for an endpoint in `role` with the agreed `params`.
+    pub(crate) fn new(role: Role, params: &DeflateParams, level: u32) -> Self {
+        let (bits, reset) = match role {
+            Role::Client => (
+                params.client_max_window_bits,
+                params.client_no_context_takeover,
+            ),
+            Role::Server => (
+                params.server_max_window_bits,
+                params.server_no_context_takeover,
+            ),
+        };
+        Self {
+            compress: Compress::new_with_window_bits(
+                Compression::new(level.min(9)),
+                false,
+                zlib_window(bits),
+            ),
+            reset_each_message: reset,
+        }
+    }
+
+    /// The compressed payload of a message (to be sent with RSV1 set).
+    pub(crate) fn compress(&mut self, input: &[u8]) -> Bytes {
+        let mut out = Vec::with_capacity(input.len() / 2 + 64);
+        let start = self.compress.total_in();
+        loop {
+            let consumed = (self.compress.total_in() - start) as usize;
+            if out.len() == out.capacity() {
+                out.reserve(out.capacity());
+            }
+            self.compress
+                .compress_vec(&input[consumed..], &mut out, FlushCompress::Sync)
+                .expect("compressing into a growing buffer cannot fail");
+            let consumed = (self.compress.total_in() - start) as usize;
+            // The flush is complete once all input is in and zlib stopped short of the
+            // buffer's end.
+            if consumed == input.len() && out.len() < out.capacity() {
+                break;
+            }
+        }
+        if out.ends_with(&TAIL) {
+            out.truncate(out.len() - TAIL.len());
+        }
+        if out.is_empty() {
+            // Nothing was pending (an empty message): an empty stored block (RFC 7692 7.2.3.6).
+            out.push(0x00);
+        }
+        if self.reset_each_message {
+            self.compress.reset();
+        }
+        Bytes::from(out)
+    }
+}
+
+/// The receiving half: inflates messages frame by frame.
+pub(crate) struct Inflater {
+    decompress: Decompress,
+    reset_each_message: bool,
+}
+
+impl Inflater {
+    /// An inflater for an endpoint in `role` with the agreed `params`.
+    pub(crate) fn new(role: Role, params: &DeflateParams) -> Self {
+        let reset = match role {
+            Role::Client => params.server_no_context_takeover,
+            Role::Server => params.client_no_context_takeover,
+        };
+        Self {
+            decompress: Decompress::new_with_window_bits(false, 15),
+            reset_each_message: reset,
+        }
+    }
+
+    /// Inflates `input` (one frame's payload) onto `out`; `limit` bounds `out` (0: none).
+    /// The buffer never grows past the limit (plus one byte), so a bomb stops there.
+    pub(crate) fn push(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        limit: usize,
+    ) -> Result<(), ProtocolError> {
+        let start = self.decompress.total_in();
+        loop {
+            let consumed = (self.decompress.total_in() - start) as usize;
+            if out.len() == out.capacity() {
+                // Double as a Vec would, but never past one byte over the limit (which tells
+                // "exactly at the limit" from "over it").
+                let mut room = out.len().max(INFLATE_STEP);
+                if limit != 0 {
+                    let left = limit.saturating_add(1).saturating_sub(out.len());
+                    room = room.min(left).max(1);
+                }
+                out.reserve_exact(room);
+            }
+            let before = out.len();
+            let status =
+                self.decompress
+                    .decompress_vec(&input[consumed..], out, FlushDecompress::Sync);
+            if limit != 0 && out.len() > limit {
+                return Err(ProtocolError::MessageTooLarge { limit });
+            }
+            let consumed = (self.decompress.total_in() - start) as usize;
+            match status {
+                Err(_) | Ok(Status::StreamEnd) => return Err(ProtocolError::InvalidCompressedData),
+                // All input taken, and zlib had room left: nothing is pending.
+                Ok(_) if consumed == input.len() && out.len() < out.capacity() => return Ok(()),
+                // No progress with room to spare: zlib wants input we do not have.
+                Ok(_) if out.len() == before && consumed == input.len() => return Ok(()),
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// Ends a message: feeds the tail the sender removed, and resets if agreed.
+    pub(crate) fn finish(&mut self, out: &mut Vec<u8>, limit: usize) -> Result<(), ProtocolError> {
+        self.push(&TAIL, out, limit)?;
+        if self.reset_each_message {
+            self.decompress.reset(false);
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for Deflater {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deflater").finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Inflater {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inflater").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inflate(
+        inflater: &mut Inflater,
+        payload: &[u8],
+        limit: usize,
+    ) -> Result<Vec<u8>, ProtocolError> {
+        let mut out = Vec::new();
+        inflater.push(payload, &mut out, limit)?;
+        inflater.finish(&mut out, limit)?;
+        Ok(out)
+    }
+
+    #[test]
+    fn messages_round_trip_with_and_without_context_takeover() {
+        for takeover in [true, false] {
+            let params = DeflateParams {
+                client_no_context_takeover: !takeover,
+                server_no_context_takeover: !takeover,
+                ..DeflateParams::default()
+            };
+            let mut deflater = Deflater::new(Role::Client, &params, 6);
+            let mut inflater = Inflater::new(Role::Server, &params);
+            let message =
+                br#"{"type":"next","id":"1","payload":{"data":{"price":101.25}}}"#.repeat(20);
+            let mut sizes = Vec::new();
+            for _ in 0..3 {
+                let compressed = deflater.compress(&message);
+                assert!(!compressed.ends_with(&TAIL));
+                sizes.push(compressed.len());
+                assert_eq!(inflate(&mut inflater, &compressed, 0).unwrap(), message);
+            }
+            // With context takeover, repeats compress to almost nothing.
+            assert_eq!(sizes[1] < sizes[0] / 4, takeover, "{sizes:?}");
+            assert_eq!(
+                inflate(&mut inflater, &deflater.compress(b""), 0).unwrap(),
+                b""
+            );
+        }
+    }
+
+    #[test]
+    fn a_message_split_across_frames_inflates_frame_by_frame() {
+        let params = DeflateParams::default();
+        let mut deflater = Deflater::new(Role::Server, &params, 9);
+        let mut inflater = Inflater::new(Role::Client, &params);
+        let message: Vec<u8> = (0..100_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect();
+        let compressed = deflater.compress(&message);
+        let mut out = Vec::new();
+        for chunk in compressed.chunks(1000) {
+            inflater.push(chunk, &mut out, 0).unwrap();
+        }
+        inflater.finish(&mut out, 0).unwrap();
+        assert_eq!(out, message);
+    }
+
+    #[test]
+    fn a_bomb_stops_at_the_limit_with_bounded_memory() {
+        let params = DeflateParams::default();
+        let mut deflater = Deflater::new(Role::Server, &params, 9);
+        let bomb = deflater.compress(&vec![0u8; 16 << 20]);
+        assert!(bomb.len() < 64 << 10, "{}", bomb.len());
+        let limit = 1 << 20;
+        let mut inflater = Inflater::new(Role::Client, &params);
+        let mut out = Vec::new();
+        assert_eq!(
+            inflater.push(&bomb, &mut out, limit),
+            Err(ProtocolError::MessageTooLarge { limit })
+        );
+        assert!(out.capacity() <= limit + 1, "{}", out.capacity());
+        // Exactly at the limit is fine.
+        let mut inflater = Inflater::new(Role::Client, &params);
+        let exact = Deflater::new(Role::Server, &params, 1).compress(&vec![7u8; limit]);
+        assert_eq!(inflate(&mut inflater, &exact, limit).unwrap().len(), limit);
+    }
+
+    #[test]
+    fn garbage_and_a_final_block_are_invalid() {
+        let params = DeflateParams::default();
+        let mut inflater = Inflater::new(Role::Client, &params);
+        assert_eq!(
+            inflate(&mut inflater, &[0xff, 0xff, 0xff, 0xff, 0x00], 0),
+            Err(ProtocolError::InvalidCompressedData)
+        );
+        // A stream with BFINAL set ends the DEFLATE stream: not allowed mid-session.
+        let mut finished = Vec::new();
+        flate2::Compress::new(Compression::default(), false)
+            .compress_vec(b"hello", &mut Vec::with_capacity(0), FlushCompress::None)
+            .unwrap();
+        let mut c = flate2::Compress::new(Compression::default(), false);
+        finished.reserve(64);
+        c.compress_vec(b"hello", &mut finished, FlushCompress::Finish)
+            .unwrap();
+        let mut inflater = Inflater::new(Role::Client, &params);
+        assert_eq!(
+            inflate(&mut inflater, &finished, 0),
+            Err(ProtocolError::InvalidCompressedData)
+        );
+    }
+
+    #[test]
+    fn an_agreed_window_of_8_bits_compresses_with_9() {
+        let params = DeflateParams {
+            client_max_window_bits: 8,
+            ..DeflateParams::default()
+        };
+        let mut deflater = Deflater::new(Role::Client, &params, 6);
+        let mut inflater = Inflater::new(Role::Server, &params);
+        let message = b"abcdefgh".repeat(500);
+        assert_eq!(
+            inflate(&mut inflater, &deflater.compress(&message), 0).unwrap(),
+            message
+        );
+    }
+}
