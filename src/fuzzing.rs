@@ -111,6 +111,86 @@ fn check_incoming(incoming: &Incoming) {
     }
 }
 
+/// Sends arbitrary bytes through the permessage-deflate receive path as compressed messages
+/// (split into frames and fed in chunks as the first two bytes pick, with context takeover on
+/// or off) under small limits: every message must respect the limits and UTF-8, every error
+/// must map to a close code. Then compresses the bytes and checks they inflate back.
+#[cfg(feature = "deflate")]
+pub fn inflate(data: &[u8]) {
+    use crate::proto::deflate::DeflateParams;
+    use crate::proto::deflate::codec::Deflater;
+    use crate::proto::{OpCode, RSV1};
+
+    let [control, split, data @ ..] = data else {
+        return;
+    };
+    let params = DeflateParams {
+        server_no_context_takeover: control & 1 != 0,
+        client_no_context_takeover: control & 2 != 0,
+        ..DeflateParams::default()
+    };
+    let text = control & 4 != 0;
+    let frame_len = usize::from(*split) % 97 + 1;
+    let step = usize::from(control >> 3) % 31 + 1;
+
+    // Arbitrary bytes as the payload of compressed messages: two messages, so that the
+    // context carried from the first matters for the second.
+    let mut wire = BytesMut::new();
+    for half in [&data[..data.len() / 2], &data[data.len() / 2..]] {
+        let chunks: Vec<&[u8]> = half.chunks(frame_len).collect();
+        let count = chunks.len().max(1);
+        for i in 0..count {
+            let payload = chunks.get(i).copied().unwrap_or_default();
+            let opcode = match (i, text) {
+                (0, true) => OpCode::Text,
+                (0, false) => OpCode::Binary,
+                _ => OpCode::Continuation,
+            };
+            Frame {
+                fin: i + 1 == count,
+                rsv: if i == 0 { RSV1 } else { 0 },
+                opcode,
+                payload: bytes::Bytes::copy_from_slice(payload),
+            }
+            .encode(None, &mut wire);
+        }
+    }
+    let mut decoder = MessageDecoder::with_deflate(Role::Client, LIMITS, &params);
+    let mut buf = BytesMut::new();
+    'feed: for chunk in wire.chunks(step) {
+        buf.extend_from_slice(chunk);
+        loop {
+            match decoder.decode(&mut buf) {
+                Ok(Some(incoming)) => check_incoming(&incoming),
+                Ok(None) => break,
+                Err(error) => {
+                    let _ = CloseCode::from(&error);
+                    break 'feed;
+                }
+            }
+        }
+    }
+
+    // And the bytes, compressed by us, inflate back (below the limit, exactly).
+    let mut deflater = Deflater::new(Role::Server, &params, u32::from(control % 10));
+    let mut decoder = MessageDecoder::with_deflate(Role::Client, LIMITS, &params);
+    for message in [data, data] {
+        let message = &message[..message.len().min(LIMITS.max_message_size)];
+        let mut wire = BytesMut::new();
+        Frame {
+            fin: true,
+            rsv: RSV1,
+            opcode: OpCode::Binary,
+            payload: deflater.compress(message),
+        }
+        .encode(None, &mut wire);
+        match decoder.decode(&mut wire) {
+            Ok(Some(Incoming::Message(Message::Binary(got)))) => assert_eq!(&got[..], message),
+            other => panic!("our own compression did not inflate back: {other:?}"),
+        }
+    }
+}
+
 /// Feeds arbitrary bytes to the HTTP/1.1 handshake parsers of both roles (with a 4 KiB head
 /// limit) and runs every check on what parses: nothing may panic, and a response that passes
 /// must carry the right accept value and an offered protocol.
@@ -167,6 +247,13 @@ mod tests {
     fn the_committed_frame_parser_corpus_replays() {
         let replayed = replay("frame_parser", super::frame_parser);
         assert!(replayed >= 8, "only {replayed} frame_parser corpus files");
+    }
+
+    #[cfg(feature = "deflate")]
+    #[test]
+    fn the_committed_inflate_corpus_replays() {
+        let replayed = replay("inflate", super::inflate);
+        assert!(replayed >= 4, "only {replayed} inflate corpus files");
     }
 
     #[test]

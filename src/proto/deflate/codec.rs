@@ -21,15 +21,15 @@ fn zlib_window(bits: u8) -> u8 {
     bits.clamp(9, 15)
 }
 
-/// The sending half: compresses whole messages.
-pub(crate) struct Deflater {
+/// The sending half of permessage-deflate: compresses whole messages (sans-IO).
+pub struct Deflater {
     compress: Compress,
     reset_each_message: bool,
 }
 
 impl Deflater {
-    /// A compressor for an endpoint in `role` with the agreed `params`.
-    pub(crate) fn new(role: Role, params: &DeflateParams, level: u32) -> Self {
+    /// A compressor for an endpoint in `role` with the agreed `params`, at zlib `level` (0-9).
+    pub fn new(role: Role, params: &DeflateParams, level: u32) -> Self {
         let (bits, reset) = match role {
             Role::Client => (
                 params.client_max_window_bits,
@@ -50,8 +50,8 @@ impl Deflater {
         }
     }
 
-    /// The compressed payload of a message (to be sent with RSV1 set).
-    pub(crate) fn compress(&mut self, input: &[u8]) -> Bytes {
+    /// The compressed payload of a message, to be sent with RSV1 set on its first frame.
+    pub fn compress(&mut self, input: &[u8]) -> Bytes {
         let mut out = Vec::with_capacity(input.len() / 2 + 64);
         let start = self.compress.total_in();
         loop {
@@ -83,15 +83,16 @@ impl Deflater {
     }
 }
 
-/// The receiving half: inflates messages frame by frame.
-pub(crate) struct Inflater {
+/// The receiving half of permessage-deflate: inflates messages frame by frame (sans-IO;
+/// [`MessageDecoder::with_deflate`](crate::proto::MessageDecoder::with_deflate) uses it).
+pub struct Inflater {
     decompress: Decompress,
     reset_each_message: bool,
 }
 
 impl Inflater {
     /// An inflater for an endpoint in `role` with the agreed `params`.
-    pub(crate) fn new(role: Role, params: &DeflateParams) -> Self {
+    pub fn new(role: Role, params: &DeflateParams) -> Self {
         let reset = match role {
             Role::Client => params.server_no_context_takeover,
             Role::Server => params.client_no_context_takeover,
@@ -104,7 +105,7 @@ impl Inflater {
 
     /// Inflates `input` (one frame's payload) onto `out`; `limit` bounds `out` (0: none).
     /// The buffer never grows past the limit (plus one byte), so a bomb stops there.
-    pub(crate) fn push(
+    pub fn push(
         &mut self,
         input: &[u8],
         out: &mut Vec<u8>,
@@ -143,7 +144,7 @@ impl Inflater {
     }
 
     /// Ends a message: feeds the tail the sender removed, and resets if agreed.
-    pub(crate) fn finish(&mut self, out: &mut Vec<u8>, limit: usize) -> Result<(), ProtocolError> {
+    pub fn finish(&mut self, out: &mut Vec<u8>, limit: usize) -> Result<(), ProtocolError> {
         self.push(&TAIL, out, limit)?;
         if self.reset_each_message {
             self.decompress.reset(false);

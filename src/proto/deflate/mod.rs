@@ -5,6 +5,8 @@
 pub(crate) mod codec;
 mod params;
 
+#[cfg(feature = "deflate")]
+pub use codec::{Deflater, Inflater};
 pub use params::{
     DeflateOptions, DeflateParams, Extension, InvalidExtension, PERMESSAGE_DEFLATE, WINDOW_BITS,
     parse_extensions,

@@ -1,0 +1,160 @@
+//! permessage-deflate costs, each beside the uncompressed path measured in the same run: send
+//! (compress + frame) and receive (decode + inflate + UTF-8) of 1 KiB and 64 KiB JSON-like text
+//! messages. After criterion's report it prints the ratios and the compression achieved.
+//!
+//! `cargo bench --bench deflate` (add `-- --quick` for a fast, rougher run). Contexts are reset
+//! per message (no context takeover) so that every iteration does the same work.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+
+use bytes::BytesMut;
+use criterion::{BenchmarkId, Criterion, Throughput};
+use whatwg_websocket::proto::deflate::{DeflateParams, Deflater};
+use whatwg_websocket::proto::{Frame, FrameEncoder, Limits, MessageDecoder, OpCode, RSV1, Role};
+
+const SIZES: [(usize, &str); 2] = [(1 << 10, "1KiB"), (64 << 10, "64KiB")];
+const LEVEL: u32 = 1;
+
+fn params() -> DeflateParams {
+    DeflateParams {
+        client_no_context_takeover: true,
+        server_no_context_takeover: true,
+        ..DeflateParams::default()
+    }
+}
+
+/// JSON-like text of `size` bytes: records with varying numbers and repeated keys.
+fn json(size: usize) -> String {
+    let mut out = String::from("[");
+    let mut i = 0u64;
+    while out.len() < size {
+        let price = 100.0 + (i.wrapping_mul(7919) % 1000) as f64 / 100.0;
+        out.push_str(&format!(
+            r#"{{"id":{i},"symbol":"SYM{}","price":{price:.2},"side":"{}","ts":{}}},"#,
+            i % 17,
+            if i.is_multiple_of(3) { "buy" } else { "sell" },
+            1_700_000_000_000u64 + i * 37
+        ));
+        i += 1;
+    }
+    out.truncate(size - 1);
+    out.push(']');
+    out
+}
+
+fn send(c: &mut Criterion) {
+    let mut group = c.benchmark_group("deflate_send");
+    for (size, label) in SIZES {
+        let text = json(size);
+        group.throughput(Throughput::Bytes(size as u64));
+        let mut encoder = FrameEncoder::new(Role::Client);
+        let mut out = BytesMut::with_capacity(2 * size);
+        group.bench_function(BenchmarkId::new("plain", label), |b| {
+            b.iter(|| {
+                out.clear();
+                let frame = Frame::new(OpCode::Text, bytes::Bytes::from(text.clone()));
+                encoder.encode(black_box(&frame), &mut out);
+            })
+        });
+        let mut deflater = Deflater::new(Role::Client, &params(), LEVEL);
+        group.bench_function(BenchmarkId::new("deflate", label), |b| {
+            b.iter(|| {
+                out.clear();
+                let payload = deflater.compress(black_box(text.as_bytes()));
+                let frame = Frame {
+                    rsv: RSV1,
+                    ..Frame::new(OpCode::Text, payload)
+                };
+                encoder.encode(&frame, &mut out);
+            })
+        });
+    }
+    group.finish();
+}
+
+/// The wire bytes of `text` as a server sends it, compressed or not.
+fn wire(text: &str, compressed: bool) -> BytesMut {
+    let payload = if compressed {
+        Deflater::new(Role::Server, &params(), LEVEL).compress(text.as_bytes())
+    } else {
+        bytes::Bytes::copy_from_slice(text.as_bytes())
+    };
+    let frame = Frame {
+        rsv: if compressed { RSV1 } else { 0 },
+        ..Frame::new(OpCode::Text, payload)
+    };
+    let mut out = BytesMut::new();
+    FrameEncoder::new(Role::Server).encode(&frame, &mut out);
+    out
+}
+
+fn receive(c: &mut Criterion) {
+    let mut group = c.benchmark_group("deflate_receive");
+    for (size, label) in SIZES {
+        let text = json(size);
+        group.throughput(Throughput::Bytes(size as u64));
+        for (name, compressed) in [("plain", false), ("deflate", true)] {
+            let wire = wire(&text, compressed);
+            let mut decoder = if compressed {
+                MessageDecoder::with_deflate(Role::Client, Limits::default(), &params())
+            } else {
+                MessageDecoder::new(Role::Client, Limits::default())
+            };
+            let mut buf = BytesMut::with_capacity(wire.len());
+            group.bench_function(BenchmarkId::new(name, label), |b| {
+                b.iter(|| {
+                    buf.clear();
+                    buf.extend_from_slice(&wire);
+                    black_box(decoder.decode(&mut buf).unwrap().unwrap());
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+/// The mean time of one benchmark in ns, from criterion's report of this run.
+fn mean_ns(group: &str, function: &str, param: &str) -> Option<f64> {
+    let base = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "target".into());
+    let path = base
+        .join("criterion")
+        .join(group)
+        .join(function)
+        .join(param)
+        .join("new/estimates.json");
+    let json = std::fs::read_to_string(path).ok()?;
+    let mean = &json[json.find("\"mean\"")?..];
+    let at = mean.find("\"point_estimate\":")? + "\"point_estimate\":".len();
+    let end = mean[at..].find([',', '}'])?;
+    mean[at..at + end].trim().parse().ok()
+}
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    send(&mut c);
+    receive(&mut c);
+    c.final_summary();
+    println!("\nsummary (this run; MB/s of uncompressed message bytes)");
+    for (size, label) in SIZES {
+        let text = json(size);
+        let ratio = wire(&text, true).len() as f64 / wire(&text, false).len() as f64;
+        for group in ["deflate_send", "deflate_receive"] {
+            if let (Some(plain), Some(deflate)) = (
+                mean_ns(group, "plain", label),
+                mean_ns(group, "deflate", label),
+            ) {
+                let mbps = |ns: f64| size as f64 / ns * 1000.0;
+                println!(
+                    "{group} {label:>5}: plain {:8.1} MB/s | deflate {:7.1} MB/s | deflate costs {:.1}x plain | wire {:.0}% of plain",
+                    mbps(plain),
+                    mbps(deflate),
+                    deflate / plain,
+                    ratio * 100.0
+                );
+            }
+        }
+    }
+}
