@@ -1,15 +1,24 @@
-//! An echo server for the Autobahn|Testsuite `fuzzingclient`, with default settings. Used by
-//! `autobahn/run`.
+//! An echo server for the Autobahn|Testsuite `fuzzingclient`, with default settings except
+//! that every message is compressed (kosoku errors on an uncompressed one in the compression
+//! cases, which RFC 7692 allows). Used by `autobahn/run`.
 //!
 //! `cargo run --release --example autobahn_server -- 127.0.0.1:9002`
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpListener;
+use whatwg_websocket::proto::deflate::DeflateOptions;
 use whatwg_websocket::{Opened, ServerOptions, accept};
 
 async fn echo(socket: tokio::net::TcpStream) -> Result<(), Box<dyn std::error::Error>> {
     socket.set_nodelay(true)?;
-    let ws = accept(socket, ServerOptions::default()).await?;
+    let options = ServerOptions {
+        deflate: Some(DeflateOptions {
+            min_message_size: 0,
+            ..DeflateOptions::default()
+        }),
+        ..ServerOptions::default()
+    };
+    let ws = accept(socket, options).await?;
     let Opened {
         mut readable,
         mut writable,
