@@ -46,6 +46,12 @@ async fn echo_open_message_close_in_order() {
     assert_eq!(ws.ready_state(), ReadyState::Connecting);
     assert_eq!(next(&mut events).await.event_type(), "open");
     assert_eq!(ws.ready_state(), WebSocket::OPEN);
+    let deflate = if cfg!(feature = "deflate") {
+        "permessage-deflate"
+    } else {
+        ""
+    };
+    assert_eq!(ws.extensions(), deflate);
     ws.send("hello").unwrap();
     ws.send(vec![1u8, 2, 3]).unwrap();
     let text = next(&mut events).await;
