@@ -33,11 +33,25 @@ pub async fn run(
     let url = format!("ws://{ws}/");
     macro_rules! open {
         ($connect:expr) => {{
+            let before = crate::measure::rss_bytes();
             let mut conns = Vec::with_capacity(n);
             for _ in 0..n {
                 conns.push($connect.await?);
             }
-            drive(name, conns, scenario).await
+            if scenario.idle {
+                // Let every handshake's leftovers settle, then read the resident size.
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                let after = crate::measure::rss_bytes();
+                drop(conns);
+                Ok(Report {
+                    implementation: name.into(),
+                    rss_bytes: after,
+                    bytes_per_connection: Some(after.saturating_sub(before) as f64 / n as f64),
+                    ..Report::default()
+                })
+            } else {
+                drive(name, conns, scenario).await
+            }
         }};
     }
     match name {

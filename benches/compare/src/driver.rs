@@ -57,6 +57,10 @@ pub async fn drive<C: Conn + 'static>(
 ) -> io::Result<Report> {
     let payload = Payload::new(scenario);
     let progress = Rc::new(Progress::default());
+    if scenario.warmup == 0 {
+        let (user, sys) = cpu_times();
+        progress.started.set(Some((Instant::now(), user, sys)));
+    }
     let total = scenario.messages + scenario.warmup;
     let mut tasks = Vec::new();
     for mut conn in conns {
@@ -132,6 +136,7 @@ pub async fn drive<C: Conn + 'static>(
         user_cpu_s: (u1 - u0).as_secs_f64(),
         sys_cpu_s: (s1 - s0).as_secs_f64(),
         rss_bytes: rss_bytes(),
+        bytes_per_connection: None,
     };
     drop(conns);
     Ok(report)

@@ -235,10 +235,16 @@ struct Row {
     p999_us: Option<f64>,
     cpu_us_per_msg: f64,
     server_busy: f64,
+    bytes_per_connection: Option<f64>,
+    instructions_per_msg: Option<f64>,
+    syscalls_per_msg: Option<f64>,
 }
 
 fn orchestrate(args: &[String]) {
     let quick = args.iter().any(|a| a == "--quick");
+    let costs = !args.iter().any(|a| a == "--no-costs")
+        && Command::new("valgrind").arg("--version").output().is_ok()
+        && Command::new("strace").arg("-V").output().is_ok();
     let only: Option<&String> = args.iter().find(|a| !a.starts_with("--"));
     let (scale, samples) = if quick { (0.1, 1) } else { (1.0, 3) };
     let mut implementations: Vec<&str> = RUST_CLIENTS.to_vec();
@@ -259,6 +265,22 @@ fn orchestrate(args: &[String]) {
         .collect();
     let mut table: Vec<(Scenario, Vec<(String, Row)>)> = Vec::new();
     for scenario in scenarios {
+        if scenario.idle {
+            let rows: Vec<(String, Row)> = RUST_CLIENTS
+                .iter()
+                .filter_map(|implementation| {
+                    let (report, _) = measure_once(&server, implementation, &scenario)?;
+                    let row = Row {
+                        bytes_per_connection: report.bytes_per_connection,
+                        ..Row::default()
+                    };
+                    Some((implementation.to_string(), row))
+                })
+                .collect();
+            print_idle(&scenario, &rows);
+            table.push((scenario, rows));
+            continue;
+        }
         // Warm-ups: two short runs of each implementation.
         let mut warm = scenario.clone();
         warm.messages = (warm.messages / 10).max(100);
@@ -299,10 +321,25 @@ fn orchestrate(args: &[String]) {
                         (r.0.user_cpu_s + r.0.sys_cpu_s) / r.0.messages as f64 * 1e6
                     }),
                     server_busy: m(&|r| r.1 / r.0.seconds.max(1e-9)),
+                    ..Row::default()
                 };
                 (implementation, row)
             })
             .collect::<Vec<_>>();
+        let mut rows = rows;
+        if costs
+            && matches!(scenario.name.as_bytes()[0], b'2' | b'3' | b'4')
+            && scenario.connections <= 100
+        {
+            for (implementation, row) in &mut rows {
+                if implementation != "undici" {
+                    row.instructions_per_msg =
+                        per_message(&server, implementation, &scenario, Tool::Callgrind);
+                    row.syscalls_per_msg =
+                        per_message(&server, implementation, &scenario, Tool::Strace);
+                }
+            }
+        }
         print_scenario(&scenario, &rows);
         table.push((scenario, rows));
     }
@@ -321,7 +358,7 @@ fn print_scenario(scenario: &Scenario, rows: &[(String, Row)]) {
         .find(|(i, _)| i == "ours-stream")
         .map(|(_, r)| r.msgs_per_sec);
     println!(
-        "{:<18} {:>12} {:>10} {:>9} {:>9} {:>9} {:>12} {:>8} {:>9}",
+        "{:<18} {:>12} {:>10} {:>9} {:>9} {:>9} {:>11} {:>8} {:>9} {:>10} {:>9}",
         "client",
         "msgs/s",
         "MB/s",
@@ -330,12 +367,14 @@ fn print_scenario(scenario: &Scenario, rows: &[(String, Row)]) {
         "p99.9 us",
         "CPU us/msg",
         "server",
-        "ours/x"
+        "ours/x",
+        "instr/msg",
+        "sys/msg"
     );
     for (implementation, row) in rows {
         let f = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}"));
         println!(
-            "{:<18} {:>12.0} {:>10.1} {:>9} {:>9} {:>9} {:>12.2} {:>7.0}% {:>9}",
+            "{:<18} {:>12.0} {:>10.1} {:>9} {:>9} {:>9} {:>11.2} {:>7.0}% {:>9} {:>10} {:>9}",
             implementation,
             row.msgs_per_sec,
             row.mb_per_sec,
@@ -345,30 +384,145 @@ fn print_scenario(scenario: &Scenario, rows: &[(String, Row)]) {
             row.cpu_us_per_msg,
             row.server_busy * 100.0,
             ours.map_or("-".into(), |o| format!("{:.2}", o / row.msgs_per_sec)),
+            row.instructions_per_msg
+                .map_or("-".into(), |v| format!("{v:.0}")),
+            row.syscalls_per_msg
+                .map_or("-".into(), |v| format!("{v:.2}")),
         );
     }
+}
+
+fn print_idle(scenario: &Scenario, rows: &[(String, Row)]) {
+    println!(
+        "\n## {} (resident bytes added per open connection)",
+        scenario.name
+    );
+    for (implementation, row) in rows {
+        let bytes = row
+            .bytes_per_connection
+            .map_or("-".into(), |b| format!("{b:.0}"));
+        println!("{implementation:<18} {bytes:>10} B");
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Tool {
+    Callgrind,
+    Strace,
+}
+
+/// User-space instructions (callgrind) or system calls (strace) per message: two client runs
+/// under the tool with different message counts, the difference divided by the difference in
+/// messages, so that start-up and the handshakes cancel out.
+fn per_message(
+    server: &Server,
+    implementation: &str,
+    scenario: &Scenario,
+    tool: Tool,
+) -> Option<f64> {
+    let count = |messages: u64| -> Option<f64> {
+        let mut scenario = scenario.clone();
+        scenario.messages = messages;
+        scenario.warmup = 1;
+        scenario.latency = false;
+        let out = std::env::temp_dir().join(format!(
+            "compare-{}-{implementation}.txt",
+            std::process::id()
+        ));
+        let mut command = match tool {
+            Tool::Callgrind => {
+                let mut c = Command::new("valgrind");
+                c.args(["--tool=callgrind", "--callgrind-out-file=/dev/null"]);
+                c
+            }
+            Tool::Strace => {
+                let mut c = Command::new("strace");
+                c.args(["-f", "-c", "-o"]).arg(&out);
+                c
+            }
+        };
+        command
+            .arg(std::env::current_exe().unwrap())
+            .arg("client")
+            .arg(implementation)
+            .arg(server.ws.to_string())
+            .arg(server.raw.to_string())
+            .arg(serde_json::to_string(&scenario).unwrap());
+        // SAFETY: only async-signal-safe calls (sched_setaffinity) between fork and exec.
+        unsafe {
+            command.pre_exec(|| {
+                let mut set: libc::cpu_set_t = std::mem::zeroed();
+                libc::CPU_SET(1, &mut set);
+                libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+                Ok(())
+            });
+        }
+        let output = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .ok()?;
+        if !output.status.success() {
+            return None;
+        }
+        let text = match tool {
+            Tool::Callgrind => String::from_utf8_lossy(&output.stderr).into_owned(),
+            Tool::Strace => std::fs::read_to_string(&out).ok()?,
+        };
+        let _ = std::fs::remove_file(&out);
+        match tool {
+            Tool::Callgrind => text
+                .lines()
+                .find_map(|l| l.split("Collected :").nth(1))
+                .and_then(|v| v.trim().parse().ok()),
+            Tool::Strace => text
+                .lines()
+                .rfind(|l| l.trim_end().ends_with("total"))
+                .and_then(|l| l.split_whitespace().nth(3))
+                .and_then(|v| v.parse().ok()),
+        }
+    };
+    let (small, large) = (1_000u64, 3_000u64);
+    let (a, b) = (count(small)?, count(large)?);
+    Some((b - a) / (large - small) as f64)
 }
 
 fn print_summary(table: &[(Scenario, Vec<(String, Row)>)]) {
     let get = |rows: &[(String, Row)], name: &str| {
         rows.iter().find(|(i, _)| i == name).map(|(_, r)| r.clone())
     };
-    let mut throughput = f64::INFINITY;
-    let mut undici = f64::NAN;
-    let mut raw_tcp = f64::NAN;
+    let best_peer = |rows: &[(String, Row)], f: &dyn Fn(&Row) -> Option<f64>, lowest: bool| {
+        PEERS
+            .iter()
+            .filter_map(|p| get(rows, p).as_ref().and_then(f))
+            .reduce(|a, b| if (a < b) == lowest { a } else { b })
+    };
+    let mut throughput = f64::NAN;
+    let mut instructions = f64::NAN;
+    let (mut undici, mut raw_tcp, mut memory) = (f64::NAN, f64::NAN, f64::NAN);
+    let min = |acc: f64, v: f64| if acc.is_nan() { v } else { acc.min(v) };
     for (scenario, rows) in table {
         let Some(ours) = get(rows, "ours-stream") else {
             continue;
         };
-        let prefix = scenario.name.chars().next().unwrap_or(' ');
-        if matches!(prefix, '2' | '3' | '4') {
-            let best = PEERS
-                .iter()
-                .filter_map(|p| get(rows, p))
-                .map(|r| r.msgs_per_sec)
-                .fold(0.0, f64::max);
-            if best > 0.0 {
-                throughput = throughput.min(ours.msgs_per_sec / best);
+        if scenario.idle {
+            if let (Some(peer), Some(o)) = (
+                best_peer(rows, &|r| r.bytes_per_connection, true),
+                ours.bytes_per_connection,
+            ) {
+                memory = peer / o;
+            }
+            continue;
+        }
+        if matches!(scenario.name.as_bytes()[0], b'2' | b'3' | b'4') {
+            if let Some(best) = best_peer(rows, &|r| Some(r.msgs_per_sec), false) {
+                throughput = min(throughput, ours.msgs_per_sec / best);
+            }
+            if let (Some(best), Some(o)) = (
+                best_peer(rows, &|r| r.instructions_per_msg, true),
+                ours.instructions_per_msg,
+            ) {
+                instructions = min(instructions, best / o);
             }
         }
         if scenario.name.starts_with("3 10 x") {
@@ -380,14 +534,19 @@ fn print_summary(table: &[(Scenario, Vec<(String, Row)>)]) {
             }
         }
     }
-    // Instructions and memory come from the separate callgrind and idle-connection passes,
-    // which this harness does not run yet: printed as nan.
+    let f = |v: f64| {
+        if v.is_nan() {
+            "nan".to_string()
+        } else {
+            format!("{v:.2}")
+        }
+    };
     println!(
-        "\nsummary: throughput={:.2} instructions={:.2} undici={:.2} raw-tcp={:.2} memory={:.2}",
-        throughput,
-        f64::NAN,
-        undici,
-        raw_tcp,
-        f64::NAN
+        "\nsummary: throughput={} instructions={} undici={} raw-tcp={} memory={}",
+        f(throughput),
+        f(instructions),
+        f(undici),
+        f(raw_tcp),
+        f(memory)
     );
 }

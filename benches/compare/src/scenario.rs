@@ -16,6 +16,9 @@ pub struct Scenario {
     pub latency: bool,
     #[serde(default)]
     pub text: bool,
+    /// Open `connections` sockets, measure resident memory, send nothing.
+    #[serde(default)]
+    pub idle: bool,
 }
 
 /// A client run's result, one JSON line on its stdout.
@@ -33,6 +36,9 @@ pub struct Report {
     pub user_cpu_s: f64,
     pub sys_cpu_s: f64,
     pub rss_bytes: u64,
+    /// Idle runs: resident bytes added per open connection.
+    #[serde(default)]
+    pub bytes_per_connection: Option<f64>,
 }
 
 /// The scenarios of the issue, scaled by `scale` (1.0 = the full run).
@@ -47,6 +53,7 @@ pub fn all(scale: f64) -> Vec<Scenario> {
         warmup: n(messages) / 10,
         latency,
         text,
+        idle: false,
     };
     vec![
         s("1 latency 16 B", 1, 16, 1, 40_000, true, false),
@@ -67,6 +74,18 @@ pub fn all(scale: f64) -> Vec<Scenario> {
             false,
             true,
         ),
+        Scenario {
+            idle: true,
+            ..s(
+                "7 idle memory, 10,000 connections",
+                10_000,
+                0,
+                0,
+                0,
+                false,
+                false,
+            )
+        },
     ]
 }
 
