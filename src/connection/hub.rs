@@ -5,8 +5,10 @@
 //! with. Every poll of the socket therefore uses the hub's waker, and each face registers its
 //! own waker in its slot: a wake-up from the socket reaches all of them.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::task::{Wake, Waker};
+
+use atomic_waker::AtomicWaker;
 
 /// The parties that wait on a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,9 +25,11 @@ pub(crate) enum Slot {
 
 const SLOTS: usize = 4;
 
+/// One lock-free waker slot per party: registering the same waker again costs a comparison,
+/// not a lock.
 #[derive(Default)]
 pub(crate) struct WakerHub {
-    wakers: Mutex<[Option<Waker>; SLOTS]>,
+    wakers: [AtomicWaker; SLOTS],
 }
 
 impl WakerHub {
@@ -37,28 +41,16 @@ impl WakerHub {
 
     /// Remembers `waker` as the one to wake for `slot`.
     pub(crate) fn register(&self, slot: Slot, waker: &Waker) {
-        let mut wakers = self.wakers.lock().unwrap_or_else(PoisonError::into_inner);
-        match &mut wakers[slot as usize] {
-            Some(old) if old.will_wake(waker) => {}
-            entry => *entry = Some(waker.clone()),
-        }
+        self.wakers[slot as usize].register(waker);
     }
 
     /// Wakes the party in `slot`, if one waits.
     pub(crate) fn wake_slot(&self, slot: Slot) {
-        let waker =
-            self.wakers.lock().unwrap_or_else(PoisonError::into_inner)[slot as usize].take();
-        if let Some(waker) = waker {
-            waker.wake();
-        }
+        self.wakers[slot as usize].wake();
     }
 
     fn wake_all(&self) {
-        let taken: [Option<Waker>; SLOTS] = {
-            let mut wakers = self.wakers.lock().unwrap_or_else(PoisonError::into_inner);
-            std::array::from_fn(|i| wakers[i].take())
-        };
-        for waker in taken.into_iter().flatten() {
+        for waker in &self.wakers {
             waker.wake();
         }
     }

@@ -37,8 +37,11 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
 /// The default close timeout: how long to wait for the closing handshake (RFC 6455 7.1.1).
 pub const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The smallest free space a read is made with.
-const MIN_READ: usize = 4 * 1024;
+/// A read is made with at least this much free space...
+const MIN_READ: usize = 1024;
+/// ...and when there is less, this much more is reserved (so that small messages split off the
+/// buffer do not make every read reserve again).
+const READ_CHUNK: usize = 4 * 1024;
 /// Read and write buffers larger than this are given back once empty.
 const KEEP_CAPACITY: usize = 64 * 1024;
 
@@ -96,7 +99,11 @@ pub(crate) struct Connection {
     waker: Waker,
     config: Config,
     read_buf: BytesMut,
+    /// Encoded frames; those before `write_pos` are already written. The buffer is cleared
+    /// (not advanced) once all of it is written, so that encoding the next frame does not make
+    /// `BytesMut` reclaim space.
     write_buf: BytesMut,
+    write_pos: usize,
     /// Bytes of frames handed to the socket so far (for the EventTarget's `bufferedAmount`).
     written: u64,
     /// Where the last queued data frame ends, in the same count as `written`.
@@ -162,6 +169,7 @@ impl Connection {
             waker,
             read_buf,
             write_buf: BytesMut::new(),
+            write_pos: 0,
             written: 0,
             data_end: 0,
             unsent_at_close: false,
@@ -218,7 +226,7 @@ impl Connection {
             }
             match self.decoder.decode(&mut self.read_buf) {
                 Ok(Some(Incoming::Message(message))) => {
-                    if !self.write_buf.is_empty() {
+                    if self.queued() != 0 {
                         // A pong (or a Close reply) queued on the way: send it now.
                         let _ = self.poll_write_buf();
                     }
@@ -264,7 +272,7 @@ impl Connection {
         if self.close_sent {
             return;
         }
-        if self.write_buf.len() < self.config.write_high_water_mark {
+        if self.queued() < self.config.write_high_water_mark {
             self.encoder
                 .encode(&Frame::new(OpCode::Pong, payload), &mut self.write_buf);
         } else {
@@ -302,10 +310,9 @@ impl Connection {
             self.read_buf = BytesMut::new();
         }
         if self.read_buf.capacity() - self.read_buf.len() < MIN_READ {
-            self.read_buf.reserve(MIN_READ);
+            self.read_buf.reserve(READ_CHUNK);
         }
-        let waker = self.waker.clone();
-        let mut cx = Context::from_waker(&waker);
+        let mut cx = Context::from_waker(&self.waker);
         tokio_util::io::poll_read_buf(Pin::new(&mut self.io), &mut cx, &mut self.read_buf)
     }
 
@@ -314,11 +321,11 @@ impl Connection {
     /// Waits until the write buffer is below the high-water mark.
     pub(crate) fn poll_ready(&mut self) -> Poll<Result<(), SendError>> {
         self.check_can_send()?;
-        if self.write_buf.len() >= self.config.write_high_water_mark {
+        if self.queued() >= self.config.write_high_water_mark {
             match self.poll_write_buf() {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(())) => return Poll::Ready(Err(self.send_error())),
-                Poll::Pending if self.write_buf.len() >= self.config.write_high_water_mark => {
+                Poll::Pending if self.queued() >= self.config.write_high_water_mark => {
                     return Poll::Pending;
                 }
                 Poll::Pending => {}
@@ -343,13 +350,18 @@ impl Connection {
             frame.rsv = crate::proto::RSV1;
         }
         self.encoder.encode(&frame, &mut self.write_buf);
-        self.data_end = self.written + self.write_buf.len() as u64;
+        self.data_end = self.written + self.queued() as u64;
         Ok(())
     }
 
     /// Bytes of frames handed to the socket so far, and queued after them.
     pub(crate) fn write_progress(&self) -> (u64, u64) {
-        (self.written, self.written + self.write_buf.len() as u64)
+        (self.written, self.written + self.queued() as u64)
+    }
+
+    /// Bytes encoded and not yet written.
+    fn queued(&self) -> usize {
+        self.write_buf.len() - self.write_pos
     }
 
     /// Queues a ping; `payload` must be at most 125 bytes. Ignored once closing.
@@ -370,8 +382,7 @@ impl Connection {
         }
         match ready!(self.poll_write_buf()) {
             Ok(()) => {
-                let waker = self.waker.clone();
-                let mut cx = Context::from_waker(&waker);
+                let mut cx = Context::from_waker(&self.waker);
                 match ready!(Pin::new(&mut self.io).poll_flush(&mut cx)) {
                     Ok(()) => Poll::Ready(Ok(())),
                     Err(error) => {
@@ -400,27 +411,37 @@ impl Connection {
 
     /// Writes the write buffer out. `Err(())` when the socket broke (the failure is recorded).
     fn poll_write_buf(&mut self) -> Poll<Result<(), ()>> {
-        if self.write_buf.is_empty() {
-            // The common case on the read path: nothing queued, no waker to clone.
+        if self.queued() == 0 {
+            // The common case on the read path: nothing queued.
             return Poll::Ready(Ok(()));
         }
-        let waker = self.waker.clone();
-        let mut cx = Context::from_waker(&waker);
-        while !self.write_buf.is_empty() {
+        while self.queued() != 0 {
             if self.shut_down {
                 // Nothing more can be sent on this socket.
                 self.write_buf.clear();
+                self.write_pos = 0;
                 return Poll::Ready(Err(()));
             }
-            match ready!(Pin::new(&mut self.io).poll_write(&mut cx, &self.write_buf)) {
+            let mut cx = Context::from_waker(&self.waker);
+            let unwritten = &self.write_buf[self.write_pos..];
+            match ready!(Pin::new(&mut self.io).poll_write(&mut cx, unwritten)) {
                 Ok(0) => {
                     self.shut_down = true;
                     self.fail(Failure::ConnectionClosed);
                 }
                 Ok(n) => {
-                    self.write_buf.advance(n);
+                    self.write_pos += n;
                     self.written += n as u64;
-                    if self.write_buf.is_empty()
+                    if self.write_pos == self.write_buf.len() {
+                        self.write_buf.clear();
+                        self.write_pos = 0;
+                    } else if self.write_pos >= KEEP_CAPACITY {
+                        // A slow peer: drop the written part, so that the buffer stays bounded
+                        // by the high-water mark while new frames keep arriving behind it.
+                        self.write_buf.advance(self.write_pos);
+                        self.write_pos = 0;
+                    }
+                    if self.queued() == 0
                         && let Some(payload) = self.pending_pong.take()
                         && !self.close_sent
                     {
@@ -628,8 +649,7 @@ impl Connection {
 
     fn poll_shutdown(&mut self) -> Poll<()> {
         if !self.shut_down {
-            let waker = self.waker.clone();
-            let mut cx = Context::from_waker(&waker);
+            let mut cx = Context::from_waker(&self.waker);
             let _ = ready!(Pin::new(&mut self.io).poll_shutdown(&mut cx));
             self.shut_down = true;
         }

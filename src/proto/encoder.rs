@@ -1,6 +1,8 @@
 //! Frame encoding for a role: a client masks every frame with a fresh key from the operating
 //! system's CSPRNG, a server masks none.
 
+use std::cell::RefCell;
+
 use bytes::BytesMut;
 
 use super::{Frame, Role};
@@ -8,17 +10,15 @@ use super::{Frame, Role};
 /// Encodes frames as an endpoint in a given role sends them.
 #[derive(Debug)]
 pub struct FrameEncoder {
-    keys: Option<MaskKeys>,
+    masks: bool,
 }
 
 impl FrameEncoder {
     /// An encoder for an endpoint in `role`.
     pub fn new(role: Role) -> Self {
-        let keys = match role {
-            Role::Client => Some(MaskKeys::new()),
-            Role::Server => None,
-        };
-        Self { keys }
+        Self {
+            masks: role == Role::Client,
+        }
     }
 
     /// The mask for the next frame: a fresh random key for a client, none for a server.
@@ -27,7 +27,7 @@ impl FrameEncoder {
     /// If the operating system cannot provide random bytes, which sending safely requires.
     #[inline]
     pub fn next_mask(&mut self) -> Option<[u8; 4]> {
-        self.keys.as_mut().map(MaskKeys::next)
+        self.masks.then(next_key)
     }
 
     /// Appends `frame` to `dst`, masked as the role requires.
@@ -40,42 +40,40 @@ impl FrameEncoder {
     }
 }
 
-/// Random bytes from the OS, fetched a batch at a time so that a key costs no system call.
+/// Bytes of OS randomness fetched at a time: 256 keys per system call.
+const POOL: usize = 1024;
+
+/// Random bytes from the OS, fetched a batch at a time per thread, so that a key costs no
+/// system call and no connection carries a pool of its own.
 struct MaskKeys {
     pool: [u8; POOL],
     used: usize,
 }
 
-const POOL: usize = 128;
-
-impl MaskKeys {
-    fn new() -> Self {
-        Self {
+thread_local! {
+    static KEYS: RefCell<MaskKeys> = const {
+        RefCell::new(MaskKeys {
             pool: [0; POOL],
             used: POOL,
-        }
-    }
-
-    fn next(&mut self) -> [u8; 4] {
-        if self.used == POOL {
-            getrandom::fill(&mut self.pool).expect("the operating system's random source failed");
-            self.used = 0;
-        }
-        let key = [
-            self.pool[self.used],
-            self.pool[self.used + 1],
-            self.pool[self.used + 2],
-            self.pool[self.used + 3],
-        ];
-        self.used += 4;
-        key
-    }
+        })
+    };
 }
 
-impl std::fmt::Debug for MaskKeys {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("MaskKeys(..)")
-    }
+fn next_key() -> [u8; 4] {
+    KEYS.with_borrow_mut(|keys| {
+        if keys.used == POOL {
+            getrandom::fill(&mut keys.pool).expect("the operating system's random source failed");
+            keys.used = 0;
+        }
+        let at = keys.used;
+        keys.used += 4;
+        [
+            keys.pool[at],
+            keys.pool[at + 1],
+            keys.pool[at + 2],
+            keys.pool[at + 3],
+        ]
+    })
 }
 
 #[cfg(test)]
