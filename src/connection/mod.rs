@@ -42,6 +42,8 @@ const MIN_READ: usize = 1024;
 /// ...and when there is less, this much more is reserved (so that small messages split off the
 /// buffer do not make every read reserve again).
 const READ_CHUNK: usize = 4 * 1024;
+/// The most a read reserves ahead for a frame whose length is known.
+const MAX_READ_RESERVE: usize = 1024 * 1024;
 /// Read and write buffers larger than this are given back once empty.
 const KEEP_CAPACITY: usize = 64 * 1024;
 
@@ -309,11 +311,21 @@ impl Connection {
         if self.read_buf.is_empty() && self.read_buf.capacity() > KEEP_CAPACITY {
             self.read_buf = BytesMut::new();
         }
-        if self.read_buf.capacity() - self.read_buf.len() < MIN_READ {
-            self.read_buf.reserve(READ_CHUNK);
+        // A read takes the rest of a large frame at once (up to 1 MiB), else up to 4 KiB: never
+        // much past the frame being decoded, so that a reader that stops reading holds the
+        // peer back (whatever a read takes is gone from the kernel's buffers).
+        let remaining = self
+            .decoder
+            .remaining(self.read_buf.len())
+            .min(MAX_READ_RESERVE);
+        let want = remaining.max(READ_CHUNK);
+        let free = self.read_buf.capacity() - self.read_buf.len();
+        if free < MIN_READ || free < remaining {
+            self.read_buf.reserve(want);
         }
         let mut cx = Context::from_waker(&self.waker);
-        tokio_util::io::poll_read_buf(Pin::new(&mut self.io), &mut cx, &mut self.read_buf)
+        let mut limited = bytes::BufMut::limit(&mut self.read_buf, want);
+        tokio_util::io::poll_read_buf(Pin::new(&mut self.io), &mut cx, &mut limited)
     }
 
     // ----- sending -----

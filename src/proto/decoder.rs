@@ -95,6 +95,15 @@ impl FrameDecoder {
         }))
     }
 
+    /// How many more bytes the frame whose payload is still arriving needs, beyond the `buffered`
+    /// bytes of the buffer last passed to [`decode`](Self::decode); 0 when no frame is pending.
+    /// A reader can size its next read by it.
+    pub fn remaining(&self, buffered: usize) -> usize {
+        self.pending.map_or(0, |pending| {
+            (pending.header_len + pending.payload_len).saturating_sub(buffered)
+        })
+    }
+
     /// The header of a frame whose payload is still arriving, and the part of its payload
     /// already in `buf`, unmasked. `buf` is the buffer last passed to [`decode`](Self::decode);
     /// for any other buffer the answer is meaningless (or `None` if it is too short).

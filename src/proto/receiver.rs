@@ -94,6 +94,12 @@ impl MessageDecoder {
         Ok(None)
     }
 
+    /// How many more bytes the frame still arriving needs, beyond the `buffered` bytes of the
+    /// buffer last passed to [`decode`](Self::decode): a reader can size its next read by it.
+    pub fn remaining(&self, buffered: usize) -> usize {
+        self.frames.remaining(buffered)
+    }
+
     /// Validates the part of a text frame that has arrived so far, so that invalid UTF-8 fails
     /// the connection at once rather than when the whole frame is in.
     fn check_partial_text(&mut self, buf: &[u8]) -> Result<(), ProtocolError> {
