@@ -7,7 +7,6 @@
 //! `cargo bench --bench codec` (add `-- --quick` for a fast, rougher run).
 
 use std::hint::black_box;
-use std::path::PathBuf;
 
 use bytes::BytesMut;
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput};
@@ -15,6 +14,10 @@ use whatwg_websocket::proto::{
     Frame, FrameEncoder, FrameHeader, Incoming, Limits, MessageDecoder, OpCode, Role,
     Utf8Validator, apply_mask,
 };
+
+#[path = "support/report.rs"]
+mod report;
+use report::mean_ns;
 
 const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 const MASK_SIZES: [(usize, &str); 3] = [(1 << 10, "1KiB"), (64 << 10, "64KiB"), (1 << 20, "1MiB")];
@@ -167,24 +170,6 @@ fn utf8(c: &mut Criterion) {
         });
     }
     group.finish();
-}
-
-/// The mean time of one benchmark in ns, from criterion's report of this run.
-fn mean_ns(group: &str, function: &str, param: &str) -> Option<f64> {
-    let base = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| "target".into());
-    let path = base
-        .join("criterion")
-        .join(group)
-        .join(function.replace("::", "__"))
-        .join(param)
-        .join("new/estimates.json");
-    let json = std::fs::read_to_string(path).ok()?;
-    let mean = &json[json.find("\"mean\"")?..];
-    let at = mean.find("\"point_estimate\":")? + "\"point_estimate\":".len();
-    let end = mean[at..].find([',', '}'])?;
-    mean[at..at + end].trim().parse().ok()
 }
 
 fn summary(filter: Option<&str>) {

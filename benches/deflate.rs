@@ -6,12 +6,15 @@
 //! per message (no context takeover) so that every iteration does the same work.
 
 use std::hint::black_box;
-use std::path::PathBuf;
 
 use bytes::BytesMut;
 use criterion::{BenchmarkId, Criterion, Throughput};
 use whatwg_websocket::proto::deflate::{DeflateParams, Deflater};
 use whatwg_websocket::proto::{Frame, FrameEncoder, Limits, MessageDecoder, OpCode, RSV1, Role};
+
+#[path = "support/report.rs"]
+mod report;
+use report::mean_ns;
 
 const SIZES: [(usize, &str); 2] = [(1 << 10, "1KiB"), (64 << 10, "64KiB")];
 const LEVEL: u32 = 1;
@@ -112,24 +115,6 @@ fn receive(c: &mut Criterion) {
         }
     }
     group.finish();
-}
-
-/// The mean time of one benchmark in ns, from criterion's report of this run.
-fn mean_ns(group: &str, function: &str, param: &str) -> Option<f64> {
-    let base = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| "target".into());
-    let path = base
-        .join("criterion")
-        .join(group)
-        .join(function)
-        .join(param)
-        .join("new/estimates.json");
-    let json = std::fs::read_to_string(path).ok()?;
-    let mean = &json[json.find("\"mean\"")?..];
-    let at = mean.find("\"point_estimate\":")? + "\"point_estimate\":".len();
-    let end = mean[at..].find([',', '}'])?;
-    mean[at..at + end].trim().parse().ok()
 }
 
 fn main() {

@@ -75,7 +75,12 @@ fn check_frame(role: Role, frame: &Frame) {
 }
 
 fn messages(role: Role, data: &[u8], step: usize) {
-    let mut decoder = MessageDecoder::new(role, LIMITS);
+    feed(MessageDecoder::new(role, LIMITS), data, step);
+}
+
+/// Feeds `data` to `decoder` in chunks of `step` bytes, checking every message, until the end
+/// or the first error (which must map to a close code).
+fn feed(mut decoder: MessageDecoder, data: &[u8], step: usize) {
     let mut buf = BytesMut::new();
     for chunk in data.chunks(step) {
         buf.extend_from_slice(chunk);
@@ -155,21 +160,11 @@ pub fn inflate(data: &[u8]) {
             .encode(None, &mut wire);
         }
     }
-    let mut decoder = MessageDecoder::with_deflate(Role::Client, LIMITS, &params);
-    let mut buf = BytesMut::new();
-    'feed: for chunk in wire.chunks(step) {
-        buf.extend_from_slice(chunk);
-        loop {
-            match decoder.decode(&mut buf) {
-                Ok(Some(incoming)) => check_incoming(&incoming),
-                Ok(None) => break,
-                Err(error) => {
-                    let _ = CloseCode::from(&error);
-                    break 'feed;
-                }
-            }
-        }
-    }
+    feed(
+        MessageDecoder::with_deflate(Role::Client, LIMITS, &params),
+        &wire,
+        step,
+    );
 
     // And the bytes, compressed by us, inflate back (below the limit, exactly).
     let mut deflater = Deflater::new(Role::Server, &params, u32::from(control % 10));
