@@ -49,7 +49,8 @@ impl WakerHub {
         self.wakers[slot as usize].wake();
     }
 
-    fn wake_all(&self) {
+    /// Wakes every party that waits.
+    pub(crate) fn wake_all(&self) {
         for waker in &self.wakers {
             waker.wake();
         }

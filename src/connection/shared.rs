@@ -5,7 +5,7 @@ use std::task::Waker;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::connection::hub::{Slot, WakerHub};
+use crate::connection::hub::WakerHub;
 use crate::connection::{Config, Connection};
 use crate::dispatcher::Upgraded;
 use crate::handshake::Negotiated;
@@ -121,9 +121,7 @@ impl Shared {
     }
 
     pub(crate) fn wake_all(&self) {
-        for slot in [Slot::Read, Slot::Write, Slot::Lifecycle, Slot::Opened] {
-            self.hub.wake_slot(slot);
-        }
+        self.hub.wake_all();
     }
 }
 

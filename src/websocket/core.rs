@@ -52,7 +52,8 @@ pub(crate) struct Core {
     pub(crate) shared: Arc<Shared>,
     pub(crate) target: Arc<EventTarget>,
     pub(crate) url: Url,
-    pub(crate) origin: String,
+    /// The serialized origin, shared by every `message` event.
+    pub(crate) origin: Arc<str>,
     state: Mutex<FaceState>,
     /// The owner has looked at the socket: no more replays (a fast path for `observe`).
     observed: AtomicBool,
@@ -84,7 +85,7 @@ fn in_listener() -> bool {
 
 impl Core {
     pub(crate) fn new(shared: Arc<Shared>, url: Url) -> Self {
-        let origin = url.origin().ascii_serialization();
+        let origin = url.origin().ascii_serialization().into();
         Self {
             shared,
             target: Arc::default(),

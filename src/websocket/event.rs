@@ -1,5 +1,6 @@
 //! The events a `WebSocket` fires: `Event`, and the fields of `MessageEvent` and `CloseEvent`.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -106,7 +107,8 @@ pub struct MessageEventInit {
 #[derive(Clone, Debug)]
 enum Detail {
     Plain,
-    Message(MessageEventInit),
+    /// The data and the origin (shared by every message of a socket).
+    Message(MessageData, Arc<str>),
     Close(CloseEventInit),
 }
 
@@ -117,7 +119,8 @@ enum Detail {
 /// connection carry the Rust-side cause in [`error`](Self::error), which the web does not show.
 #[derive(Clone)]
 pub struct Event {
-    event_type: Arc<str>,
+    /// A `&'static str` for the events the connection fires: no allocation per message.
+    event_type: Cow<'static, str>,
     detail: Detail,
     trusted: bool,
     error: Option<WebSocketError>,
@@ -127,22 +130,38 @@ impl Event {
     /// A plain event of type `event_type` (`new Event(type)`), for
     /// [`dispatch_event`](crate::WebSocket::dispatch_event).
     pub fn new(event_type: &str) -> Self {
-        Self::build(event_type, Detail::Plain)
+        Self::build(event_type.to_owned().into(), Detail::Plain)
     }
 
     /// A `MessageEvent` of type `event_type` (`new MessageEvent(type, init)`).
     pub fn message(event_type: &str, init: MessageEventInit) -> Self {
-        Self::build(event_type, Detail::Message(init))
+        let detail = Detail::Message(init.data, init.origin.into());
+        Self::build(event_type.to_owned().into(), detail)
     }
 
     /// A `CloseEvent` of type `event_type` (`new CloseEvent(type, init)`).
     pub fn close(event_type: &str, init: CloseEventInit) -> Self {
-        Self::build(event_type, Detail::Close(init))
+        Self::build(event_type.to_owned().into(), Detail::Close(init))
     }
 
-    fn build(event_type: &str, detail: Detail) -> Self {
+    /// A plain event the connection fires (`open`, `error`).
+    pub(crate) fn fired(event_type: &'static str) -> Self {
+        Self::build(event_type.into(), Detail::Plain)
+    }
+
+    /// The `message` event the connection fires, sharing the socket's `origin`.
+    pub(crate) fn fired_message(data: MessageData, origin: Arc<str>) -> Self {
+        Self::build("message".into(), Detail::Message(data, origin)).trusted(None)
+    }
+
+    /// The `close` event the connection fires.
+    pub(crate) fn fired_close(init: CloseEventInit) -> Self {
+        Self::build("close".into(), Detail::Close(init))
+    }
+
+    fn build(event_type: Cow<'static, str>, detail: Detail) -> Self {
         Self {
-            event_type: event_type.into(),
+            event_type,
             detail,
             trusted: false,
             error: None,
@@ -165,7 +184,7 @@ impl Event {
     pub fn interface(&self) -> EventInterface {
         match self.detail {
             Detail::Plain => EventInterface::Event,
-            Detail::Message(_) => EventInterface::MessageEvent,
+            Detail::Message(..) => EventInterface::MessageEvent,
             Detail::Close(_) => EventInterface::CloseEvent,
         }
     }
@@ -178,7 +197,7 @@ impl Event {
     /// `MessageEvent.data`; `None` for other interfaces.
     pub fn data(&self) -> Option<&MessageData> {
         match &self.detail {
-            Detail::Message(init) => Some(&init.data),
+            Detail::Message(data, _) => Some(data),
             _ => None,
         }
     }
@@ -186,7 +205,7 @@ impl Event {
     /// `MessageEvent.origin`; `""` for other interfaces.
     pub fn origin(&self) -> &str {
         match &self.detail {
-            Detail::Message(init) => &init.origin,
+            Detail::Message(_, origin) => origin,
             _ => "",
         }
     }
@@ -222,11 +241,11 @@ impl Event {
 impl fmt::Debug for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Event");
-        d.field("type", &&*self.event_type);
+        d.field("type", &self.event_type);
         match &self.detail {
             Detail::Plain => {}
-            Detail::Message(init) => {
-                d.field("data", &init.data).field("origin", &init.origin);
+            Detail::Message(data, origin) => {
+                d.field("data", data).field("origin", origin);
             }
             Detail::Close(init) => {
                 d.field("was_clean", &init.was_clean)

@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use tokio_util::sync::CancellationToken;
 
 use super::core::{Core, ReadyState, as_listener};
-use super::event::{BinaryType, CloseEventInit, Event, MessageData, MessageEventInit};
+use super::event::{BinaryType, CloseEventInit, Event, MessageData};
 use crate::connection::Outcome;
 use crate::connection::hub::Slot;
 use crate::connection::shared::Phase;
@@ -58,7 +58,7 @@ pub(crate) async fn run(
         let close = unclean_close(&error);
         as_listener(|| {
             core.target
-                .dispatch_opening(&Event::new("error").trusted(Some(error.clone())));
+                .dispatch_opening(&Event::fired("error").trusted(Some(error.clone())));
             core.target.dispatch_opening(&close);
         });
         finish(&core);
@@ -66,7 +66,7 @@ pub(crate) async fn run(
     }
     as_listener(|| {
         core.target
-            .dispatch_opening(&Event::new("open").trusted(None))
+            .dispatch_opening(&Event::fired("open").trusted(None))
     });
 
     let mut driver = Driver {
@@ -78,14 +78,11 @@ pub(crate) async fn run(
     core.state().ready_state = ReadyState::Closed;
     core.target.end_replay();
     let close = match &outcome {
-        Outcome::Clean(info) => Event::close(
-            "close",
-            CloseEventInit {
-                was_clean: true,
-                code: info.close_code.unwrap_or(1005),
-                reason: info.reason.clone(),
-            },
-        )
+        Outcome::Clean(info) => Event::fired_close(CloseEventInit {
+            was_clean: true,
+            code: info.close_code.unwrap_or(1005),
+            reason: info.reason.clone(),
+        })
         .trusted(None),
         Outcome::Unclean(error) => unclean_close(error),
     };
@@ -94,7 +91,7 @@ pub(crate) async fn run(
             && was_failed(error)
         {
             core.target
-                .dispatch(&Event::new("error").trusted(Some(error.clone())));
+                .dispatch(&Event::fired("error").trusted(Some(error.clone())));
         }
         core.target.dispatch(&close);
     });
@@ -104,14 +101,11 @@ pub(crate) async fn run(
 /// The close event of an unclean end: 1006, or the peer's code and reason when the peer closed
 /// while data was still unsent.
 fn unclean_close(error: &WebSocketError) -> Event {
-    Event::close(
-        "close",
-        CloseEventInit {
-            was_clean: false,
-            code: error.close_code().unwrap_or(1006),
-            reason: error.reason().to_owned(),
-        },
-    )
+    Event::fired_close(CloseEventInit {
+        was_clean: false,
+        code: error.close_code().unwrap_or(1006),
+        reason: error.reason().to_owned(),
+    })
     .trusted(Some(error.clone()))
 }
 
@@ -202,13 +196,6 @@ impl Driver<'_> {
             (Message::Binary(data), BinaryType::Blob) => MessageData::Blob(data),
             (Message::Binary(data), BinaryType::ArrayBuffer) => MessageData::ArrayBuffer(data),
         };
-        Event::message(
-            "message",
-            MessageEventInit {
-                data,
-                origin: self.core.origin.clone(),
-            },
-        )
-        .trusted(None)
+        Event::fired_message(data, self.core.origin.clone())
     }
 }
