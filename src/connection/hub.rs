@@ -6,6 +6,7 @@
 //! own waker in its slot: a wake-up from the socket reaches all of them.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::{Wake, Waker};
 
 use atomic_waker::AtomicWaker;
@@ -30,6 +31,10 @@ const SLOTS: usize = 4;
 #[derive(Default)]
 pub(crate) struct WakerHub {
     wakers: [AtomicWaker; SLOTS],
+    /// A bit per slot that has ever been registered: a wake-up skips the parties that never
+    /// waited (most connections use two or three of the four). Bits are never cleared, so a
+    /// registration can never be missed.
+    used: AtomicU8,
 }
 
 impl WakerHub {
@@ -41,6 +46,11 @@ impl WakerHub {
 
     /// Remembers `waker` as the one to wake for `slot`.
     pub(crate) fn register(&self, slot: Slot, waker: &Waker) {
+        let bit = 1 << slot as u8;
+        if self.used.load(Ordering::Relaxed) & bit == 0 {
+            // Set before the waker is stored: a wake-up that sees the waker sees the bit.
+            self.used.fetch_or(bit, Ordering::AcqRel);
+        }
         self.wakers[slot as usize].register(waker);
     }
 
@@ -51,8 +61,14 @@ impl WakerHub {
 
     /// Wakes every party that waits.
     pub(crate) fn wake_all(&self) {
-        for waker in &self.wakers {
-            waker.wake();
+        // A read-modify-write, not a load: it reads the latest bits, and a registration that
+        // reads this wake-up's write also sees what happened before it (the readiness that
+        // caused it), so its next poll finds that readiness even if its slot was skipped.
+        let used = self.used.fetch_or(0, Ordering::AcqRel);
+        for (slot, waker) in self.wakers.iter().enumerate() {
+            if used & (1 << slot) != 0 {
+                waker.wake();
+            }
         }
     }
 }
@@ -69,7 +85,7 @@ impl Wake for WakerHub {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::AtomicUsize;
 
     use super::*;
 

@@ -17,7 +17,7 @@ use std::task::{Context, Poll, Waker, ready};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 
 use crate::proto::deflate::DeflateOptions;
@@ -226,7 +226,14 @@ impl Connection {
                 let _ = self.poll_write_buf();
                 return Poll::Ready(None);
             }
-            match self.decoder.decode(&mut self.read_buf) {
+            // An empty buffer holds no frame (a partial frame's header stays in the buffer
+            // until its payload is complete): skip straight to reading.
+            let decoded = if self.read_buf.is_empty() {
+                Ok(None)
+            } else {
+                self.decoder.decode(&mut self.read_buf)
+            };
+            match decoded {
                 Ok(Some(Incoming::Message(message))) => {
                     if self.queued() != 0 {
                         // A pong (or a Close reply) queued on the way: send it now.
@@ -324,8 +331,16 @@ impl Connection {
             self.read_buf.reserve(want);
         }
         let mut cx = Context::from_waker(&self.waker);
-        let mut limited = bytes::BufMut::limit(&mut self.read_buf, want);
-        tokio_util::io::poll_read_buf(Pin::new(&mut self.io), &mut cx, &mut limited)
+        let len = self.read_buf.len();
+        let spare = self.read_buf.spare_capacity_mut();
+        let take = want.min(spare.len());
+        let mut read = ReadBuf::uninit(&mut spare[..take]);
+        ready!(Pin::new(&mut self.io).poll_read(&mut cx, &mut read))?;
+        let filled = read.filled().len();
+        // SAFETY: `ReadBuf` guarantees that its filled part, the first `filled` bytes of the
+        // spare capacity, is initialised.
+        unsafe { self.read_buf.set_len(len + filled) };
+        Poll::Ready(Ok(filled))
     }
 
     // ----- sending -----
@@ -344,6 +359,12 @@ impl Connection {
             }
         }
         Poll::Ready(Ok(()))
+    }
+
+    /// Whether a message may be queued without waiting: what is queued is below the
+    /// high-water mark (closing is not considered: [`send`](Self::send) reports it).
+    pub(crate) fn has_room(&self) -> bool {
+        self.queued() < self.config.write_high_water_mark
     }
 
     /// Queues a message (call after [`poll_ready`](Self::poll_ready)).

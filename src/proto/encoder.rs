@@ -40,20 +40,20 @@ impl FrameEncoder {
     }
 }
 
-/// Bytes of OS randomness fetched at a time: 256 keys per system call.
-const POOL: usize = 1024;
+/// Keys fetched from the OS at a time: 1 KiB of randomness per system call.
+const POOL: usize = 256;
 
 /// Random bytes from the OS, fetched a batch at a time per thread, so that a key costs no
 /// system call and no connection carries a pool of its own.
 struct MaskKeys {
-    pool: [u8; POOL],
+    pool: [[u8; 4]; POOL],
     used: usize,
 }
 
 thread_local! {
     static KEYS: RefCell<MaskKeys> = const {
         RefCell::new(MaskKeys {
-            pool: [0; POOL],
+            pool: [[0; 4]; POOL],
             used: POOL,
         })
     };
@@ -61,18 +61,14 @@ thread_local! {
 
 fn next_key() -> [u8; 4] {
     KEYS.with_borrow_mut(|keys| {
-        if keys.used == POOL {
-            getrandom::fill(&mut keys.pool).expect("the operating system's random source failed");
+        if keys.used >= POOL {
+            getrandom::fill(keys.pool.as_flattened_mut())
+                .expect("the operating system's random source failed");
             keys.used = 0;
         }
-        let at = keys.used;
-        keys.used += 4;
-        [
-            keys.pool[at],
-            keys.pool[at + 1],
-            keys.pool[at + 2],
-            keys.pool[at + 3],
-        ]
+        let key = keys.pool.get(keys.used).copied().unwrap_or_default();
+        keys.used += 1;
+        key
     })
 }
 

@@ -2,7 +2,8 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::{OpCode, ProtocolError, apply_mask};
+use super::mask::extend_masked;
+use super::{OpCode, ProtocolError};
 
 /// The longest a header can be: 2 bytes, an 8-byte length and a 4-byte mask key.
 pub const MAX_HEADER_LEN: usize = 14;
@@ -183,10 +184,9 @@ impl Frame {
         let header_len = self.header(mask).encode(&mut header);
         dst.reserve(header_len + self.payload.len());
         dst.put_slice(&header[..header_len]);
-        let start = dst.len();
-        dst.put_slice(&self.payload);
-        if let Some(key) = mask {
-            apply_mask(&mut dst[start..], key);
+        match mask {
+            Some(key) => extend_masked(dst, &self.payload, key),
+            None => dst.put_slice(&self.payload),
         }
     }
 }

@@ -4,6 +4,10 @@
 //! same loop is also compiled for AVX2 and chosen at run time when the CPU has it, so masking
 //! runs at close to memory speed without hand-written intrinsics.
 
+use std::mem::MaybeUninit;
+
+use bytes::BytesMut;
+
 /// Masks (or unmasks: the operation is its own inverse) `buf` with `key`, as if `buf` were the
 /// start of a payload.
 #[inline]
@@ -28,6 +32,102 @@ pub fn apply_mask_at(buf: &mut [u8], key: [u8; 4], offset: usize) {
         return;
     }
     mask_words(buf, key);
+}
+
+/// Appends `src` to `dst` masked with `key` (as a payload's start), in one pass: the bytes are
+/// read, masked and written once, with no copy made first and masked after.
+#[inline]
+pub fn extend_masked(dst: &mut BytesMut, src: &[u8], key: [u8; 4]) {
+    dst.reserve(src.len());
+    let len = dst.len();
+    let spare = &mut dst.spare_capacity_mut()[..src.len()];
+    copy_masked(src, spare, key);
+    // SAFETY: `copy_masked` initialised all `src.len()` bytes after `len`, within capacity.
+    unsafe { dst.set_len(len + src.len()) };
+}
+
+/// Writes `src ^ key` into `dst`, which has the same length.
+#[inline]
+fn copy_masked(src: &[u8], dst: &mut [MaybeUninit<u8>], key: [u8; 4]) {
+    if src.len() < SMALL {
+        copy_small(src, dst, key);
+        return;
+    }
+    if src.len() < COPY_VECTOR {
+        copy_lanes(src, dst, key);
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: `copy_avx2` only requires the AVX2 target feature, and the CPU was just
+        // found to support it.
+        unsafe { copy_avx2(src, dst, key) };
+        return;
+    }
+    copy_words(src, dst, key);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn copy_avx2(src: &[u8], dst: &mut [MaybeUninit<u8>], key: [u8; 4]) {
+    copy_words(src, dst, key);
+}
+
+/// The copying form of [`mask_words`]: 32-byte blocks as four `u64` words, then the tail.
+#[inline(always)]
+fn copy_words(src: &[u8], dst: &mut [MaybeUninit<u8>], key: [u8; 4]) {
+    let word = u64::from_ne_bytes([
+        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
+    ]);
+    let mut from = src.chunks_exact(32);
+    let mut to = dst.chunks_exact_mut(32);
+    for (block, out) in (&mut from).zip(&mut to) {
+        for (lane, slot) in block.chunks_exact(8).zip(out.chunks_exact_mut(8)) {
+            let value = u64::from_ne_bytes(lane.try_into().unwrap_or([0; 8])) ^ word;
+            if let Ok(slot) = <&mut [MaybeUninit<u8>; 8]>::try_from(slot) {
+                *slot = value.to_ne_bytes().map(MaybeUninit::new);
+            }
+        }
+    }
+    copy_small(from.remainder(), to.into_remainder(), key);
+}
+
+/// Below this length a copy goes a `u64` at a time: cheaper than the vector loop's dispatch
+/// and block setup for the few words there are.
+const COPY_VECTOR: usize = 256;
+
+/// Medium inputs: eight bytes at a time, then the tail.
+#[inline(always)]
+fn copy_lanes(src: &[u8], dst: &mut [MaybeUninit<u8>], key: [u8; 4]) {
+    let word = u64::from_ne_bytes([
+        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
+    ]);
+    let mut from = src.chunks_exact(8);
+    let mut to = dst.chunks_exact_mut(8);
+    for (lane, slot) in (&mut from).zip(&mut to) {
+        let value = u64::from_ne_bytes(lane.try_into().unwrap_or([0; 8])) ^ word;
+        if let Ok(slot) = <&mut [MaybeUninit<u8>; 8]>::try_from(slot) {
+            *slot = value.to_ne_bytes().map(MaybeUninit::new);
+        }
+    }
+    copy_small(from.remainder(), to.into_remainder(), key);
+}
+
+/// Short inputs and tails: four bytes at a time, then byte by byte.
+#[inline(always)]
+fn copy_small(src: &[u8], dst: &mut [MaybeUninit<u8>], key: [u8; 4]) {
+    let word = u32::from_ne_bytes(key);
+    let mut from = src.chunks_exact(4);
+    let mut to = dst.chunks_exact_mut(4);
+    for (lane, slot) in (&mut from).zip(&mut to) {
+        let value = u32::from_ne_bytes(lane.try_into().unwrap_or([0; 4])) ^ word;
+        if let Ok(slot) = <&mut [MaybeUninit<u8>; 4]>::try_from(slot) {
+            *slot = value.to_ne_bytes().map(MaybeUninit::new);
+        }
+    }
+    for ((byte, slot), k) in from.remainder().iter().zip(to.into_remainder()).zip(key) {
+        slot.write(byte ^ k);
+    }
 }
 
 /// Below this length the byte loop wins over feature detection and the word loop's setup.
@@ -131,6 +231,44 @@ mod tests {
             unsafe { mask_avx2(&mut buf, [9, 8, 7, 6]) };
             mask_bytes(&mut expected, [9, 8, 7, 6]);
             assert_eq!(buf, expected);
+        }
+    }
+
+    #[test]
+    fn extending_masked_equals_copying_then_masking() {
+        let key = [0xa1, 0xb2, 0xc3, 0xd4];
+        let data = pattern(300);
+        for start in 0..8 {
+            for len in 0..(data.len() - start) {
+                let src = &data[start..start + len];
+                let mut dst = BytesMut::from(&b"head"[..]);
+                extend_masked(&mut dst, src, key);
+                let mut expected = src.to_vec();
+                mask_bytes(&mut expected, key);
+                assert_eq!(&dst[..4], b"head");
+                assert_eq!(&dst[4..], &expected[..], "start {start} len {len}");
+            }
+        }
+    }
+
+    #[test]
+    fn copy_loops_match_the_byte_loop_without_feature_detection() {
+        let key = [5, 6, 7, 8];
+        for len in [0, 1, 3, 4, 5, 31, 32, 33, 64, 65, 100] {
+            let src = pattern(len);
+            let mut expected = src.clone();
+            mask_bytes(&mut expected, key);
+            let mut words = vec![MaybeUninit::new(0u8); len];
+            copy_words(&src, &mut words, key);
+            let mut small = vec![MaybeUninit::new(0u8); len];
+            copy_small(&src, &mut small, key);
+            let mut lanes = vec![MaybeUninit::new(0u8); len];
+            copy_lanes(&src, &mut lanes, key);
+            for out in [words, small, lanes] {
+                // SAFETY: every element was initialised above (and overwritten by the copy).
+                let out: Vec<u8> = out.iter().map(|b| unsafe { b.assume_init() }).collect();
+                assert_eq!(out, expected, "len {len}");
+            }
         }
     }
 

@@ -41,7 +41,7 @@ pub use encoder::FrameEncoder;
 pub use error::ProtocolError;
 pub use frame::{Frame, FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, RSV1, RSV2, RSV3};
 pub use limits::{DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_MESSAGE_SIZE, Limits};
-pub use mask::{apply_mask, apply_mask_at};
+pub use mask::{apply_mask, apply_mask_at, extend_masked};
 pub use message::{Incoming, Message};
 pub use opcode::OpCode;
 pub use receiver::MessageDecoder;

@@ -189,6 +189,7 @@ impl WebSocketStream {
                         },
                         writable: Writable {
                             shared: self.shared.clone(),
+                            room: false,
                         },
                         protocol,
                         extensions,

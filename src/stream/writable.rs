@@ -19,6 +19,11 @@ use crate::{CloseInfo, Error, Message, WebSocketError};
 /// the `WebSocketError`.
 pub struct Writable {
     pub(crate) shared: Arc<Shared>,
+    /// This writable's last send or flush left the write buffer below the high-water mark, so
+    /// `poll_ready` need not look (only this writable queues messages; what else is queued,
+    /// pongs and the Close, is bounded). A connection that started closing since is reported
+    /// by `start_send`, which always looks.
+    pub(crate) room: bool,
 }
 
 fn to_error(error: SendError) -> Error {
@@ -29,12 +34,26 @@ fn to_error(error: SendError) -> Error {
 }
 
 impl Writable {
+    /// Runs `f` on the connection. The task's waker is registered only when `f` cannot finish
+    /// (a full socket, a closing handshake): then `f` runs once more, so that a wake-up between
+    /// the first try and the registration is not lost. Sends that finish at once, the common
+    /// case, skip the registration.
     fn with_connection<T>(
         &self,
         cx: &mut Context<'_>,
-        f: impl FnOnce(&mut crate::connection::Connection) -> Poll<Result<T, SendError>>,
+        mut f: impl FnMut(&mut crate::connection::Connection) -> Poll<Result<T, SendError>>,
     ) -> Poll<Result<T, Error>> {
+        if let Poll::Ready(result) = self.try_connection(&mut f) {
+            return Poll::Ready(result);
+        }
         self.shared.hub.register(Slot::Write, cx.waker());
+        self.try_connection(&mut f)
+    }
+
+    fn try_connection<T>(
+        &self,
+        f: &mut impl FnMut(&mut crate::connection::Connection) -> Poll<Result<T, SendError>>,
+    ) -> Poll<Result<T, Error>> {
         let mut state = self.shared.lock();
         match &mut state.phase {
             Phase::Connecting => Poll::Pending,
@@ -56,20 +75,36 @@ impl Sink<Message> for Writable {
     type Error = Error;
 
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        self.with_connection(cx, |c| c.poll_ready())
+        if self.room {
+            return Poll::Ready(Ok(()));
+        }
+        let this = self.get_mut();
+        let ready = ready!(this.with_connection(cx, |c| c.poll_ready()));
+        this.room = ready.is_ok();
+        Poll::Ready(ready)
     }
 
     fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), Error> {
-        let mut state = self.shared.lock();
+        let this = self.get_mut();
+        let mut state = this.shared.lock();
+        this.room = false;
         match &mut state.phase {
             Phase::Connecting => Err(Error::InvalidState("the WebSocket is not open".into())),
             Phase::Failed(error) => Err(Error::WebSocket(error.clone())),
-            Phase::Open(connection) => connection.send(message).map_err(to_error),
+            Phase::Open(connection) => {
+                connection.send(message).map_err(to_error)?;
+                this.room = connection.has_room();
+                Ok(())
+            }
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        self.with_connection(cx, |c| c.poll_flush())
+        let this = self.get_mut();
+        let flushed = ready!(this.with_connection(cx, |c| c.poll_flush()));
+        // Everything is written: there is room, unless the flush failed.
+        this.room = flushed.is_ok();
+        Poll::Ready(flushed)
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
