@@ -194,6 +194,7 @@ impl Frame {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::apply_mask;
 
     fn header(opcode: OpCode, len: u64, mask: Option<[u8; 4]>) -> FrameHeader {
         FrameHeader {
@@ -328,5 +329,42 @@ mod tests {
         let mut dst = BytesMut::new();
         frame.encode(None, &mut dst);
         assert_eq!(&dst[..], b"\x81\x05Hello");
+    }
+
+    #[test]
+    fn masked_frames_of_every_length_form_append_after_what_is_buffered() {
+        let key = [1, 2, 3, 4];
+        for len in [
+            0,
+            1,
+            7,
+            8,
+            13,
+            14,
+            15,
+            125,
+            126,
+            255,
+            256,
+            300,
+            0xFFFF,
+            0x1_0000 + 3,
+        ] {
+            let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let frame = Frame::new(OpCode::Binary, payload.clone());
+            let mut dst = BytesMut::from(&b"before"[..]);
+            frame.encode(Some(key), &mut dst);
+            let h = frame.header(Some(key));
+            let at = 6 + h.encoded_len();
+            assert_eq!(&dst[..6], b"before");
+            assert_eq!(
+                FrameHeader::decode(&dst[6..]),
+                Ok(Some((h, h.encoded_len())))
+            );
+            assert_eq!(dst.len(), at + len, "len {len}");
+            let mut unmasked = dst[at..].to_vec();
+            apply_mask(&mut unmasked, key);
+            assert_eq!(unmasked, payload, "len {len}");
+        }
     }
 }
