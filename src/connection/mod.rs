@@ -443,11 +443,17 @@ impl Connection {
     }
 
     /// Writes the write buffer out. `Err(())` when the socket broke (the failure is recorded).
+    #[inline]
     fn poll_write_buf(&mut self) -> Poll<Result<(), ()>> {
         if self.queued() == 0 {
-            // The common case on the read path: nothing queued.
+            // The common case on the read path: nothing queued, and no call made.
             return Poll::Ready(Ok(()));
         }
+        self.poll_write_queued()
+    }
+
+    #[inline(never)]
+    fn poll_write_queued(&mut self) -> Poll<Result<(), ()>> {
         while self.queued() != 0 {
             if self.shut_down {
                 // Nothing more can be sent on this socket.

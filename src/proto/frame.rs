@@ -180,6 +180,17 @@ impl Frame {
     /// The frame is written as it is; keeping control frames short and unfragmented is the
     /// caller's part.
     pub fn encode(&self, mask: Option<[u8; 4]>, dst: &mut BytesMut) {
+        if let Some(key) = mask
+            && self.payload.len() <= 125
+        {
+            // The common small masked frame: a fixed 6-byte header, no length form to pick.
+            let b0 = u8::from(self.fin) << 7 | (self.rsv & 0b111) << 4 | self.opcode.as_u8();
+            let b1 = 0x80 | self.payload.len() as u8;
+            dst.reserve(6 + self.payload.len());
+            dst.put_slice(&[b0, b1, key[0], key[1], key[2], key[3]]);
+            extend_masked(dst, &self.payload, key);
+            return;
+        }
         let mut header = [0; MAX_HEADER_LEN];
         let header_len = self.header(mask).encode(&mut header);
         dst.reserve(header_len + self.payload.len());
