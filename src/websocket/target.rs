@@ -80,6 +80,9 @@ impl Registry {
     }
 }
 
+/// Listeners of one event type that a dispatch snapshots without allocating.
+const INLINE_LISTENERS: usize = 4;
+
 #[derive(Default)]
 pub(crate) struct EventTarget {
     registry: Mutex<Registry>,
@@ -191,20 +194,28 @@ impl EventTarget {
     }
 
     fn dispatch_inner(&self, event: &Event, opening: bool) {
-        let snapshot: Vec<Arc<Entry>> = {
+        // The listeners as they are now (those added during the dispatch do not run), kept
+        // inline for the usual few so that a dispatch allocates nothing.
+        let mut inline: [Option<Arc<Entry>>; INLINE_LISTENERS] = Default::default();
+        let mut more = Vec::new();
+        {
             let mut registry = self.lock();
             if opening && registry.replaying {
                 registry.opening.push(event.clone());
             }
-            registry
+            let matching = registry
                 .entries
                 .iter()
-                .filter(|entry| &*entry.event_type == event.event_type())
-                .cloned()
-                .collect()
-        };
-        for entry in snapshot {
-            self.invoke(&entry, event);
+                .filter(|entry| &*entry.event_type == event.event_type());
+            for (i, entry) in matching.enumerate() {
+                match inline.get_mut(i) {
+                    Some(slot) => *slot = Some(entry.clone()),
+                    None => more.push(entry.clone()),
+                }
+            }
+        }
+        for entry in inline.iter().flatten().chain(&more) {
+            self.invoke(entry, event);
         }
     }
 
