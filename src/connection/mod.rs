@@ -40,8 +40,13 @@ pub const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// A read is made with at least this much free space...
 const MIN_READ: usize = 1024;
 /// ...and when there is less, this much more is reserved (so that small messages split off the
-/// buffer do not make every read reserve again).
+/// buffer do not make every read reserve again). It is also where the read size starts.
 const READ_CHUNK: usize = 4 * 1024;
+/// Reads that fill what they asked for double the read size, up to this; reads that come back
+/// mostly empty halve it again. A stream of small frames (fragments of a large message, many
+/// small messages in a row) is then read in few system calls, while an idle or quiet
+/// connection keeps a small buffer. Well below [`KEEP_CAPACITY`], so that the buffer is kept.
+const MAX_READ_CHUNK: usize = 32 * 1024;
 /// The most a read reserves ahead for a frame whose length is known.
 const MAX_READ_RESERVE: usize = 1024 * 1024;
 /// Read and write buffers larger than this are given back once empty.
@@ -101,6 +106,8 @@ pub(crate) struct Connection {
     waker: Waker,
     config: Config,
     read_buf: BytesMut,
+    /// How much a read asks for when no large frame is arriving: see [`MAX_READ_CHUNK`].
+    read_size: usize,
     /// Encoded frames; those before `write_pos` are already written. The buffer is cleared
     /// (not advanced) once all of it is written, so that encoding the next frame does not make
     /// `BytesMut` reclaim space.
@@ -170,6 +177,7 @@ impl Connection {
             io,
             waker,
             read_buf,
+            read_size: READ_CHUNK,
             write_buf: BytesMut::new(),
             write_pos: 0,
             written: 0,
@@ -318,16 +326,17 @@ impl Connection {
         if self.read_buf.is_empty() && self.read_buf.capacity() > KEEP_CAPACITY {
             self.read_buf = BytesMut::new();
         }
-        // A read takes the rest of a large frame at once (up to 1 MiB), else up to 4 KiB: never
-        // much past the frame being decoded, so that a reader that stops reading holds the
-        // peer back (whatever a read takes is gone from the kernel's buffers).
+        // A read takes the rest of a large frame at once (up to 1 MiB), else the adaptive read
+        // size (4 to 32 KiB): never far past the frame being decoded, so that a reader that
+        // stops reading holds the peer back (whatever a read takes is gone from the kernel's
+        // buffers).
         let remaining = self
             .decoder
             .remaining(self.read_buf.len())
             .min(MAX_READ_RESERVE);
-        let want = remaining.max(READ_CHUNK);
+        let want = remaining.max(self.read_size);
         let free = self.read_buf.capacity() - self.read_buf.len();
-        if free < MIN_READ || free < remaining {
+        if free < MIN_READ || free < remaining || free < self.read_size / 2 {
             self.read_buf.reserve(want);
         }
         let mut cx = Context::from_waker(&self.waker);
@@ -340,6 +349,11 @@ impl Connection {
         // SAFETY: `ReadBuf` guarantees that its filled part, the first `filled` bytes of the
         // spare capacity, is initialised.
         unsafe { self.read_buf.set_len(len + filled) };
+        if filled == take && take >= self.read_size {
+            self.read_size = (self.read_size * 2).min(MAX_READ_CHUNK);
+        } else if filled < self.read_size / 4 {
+            self.read_size = (self.read_size / 2).max(READ_CHUNK);
+        }
         Poll::Ready(Ok(filled))
     }
 

@@ -58,6 +58,7 @@ function parseArgs () {
     fail(`bad scenario JSON: ${err.message}`)
   }
   const int = (name, dflt, min) => {
+    if (s.idle && name !== 'connections') return dflt ?? 0
     const v = s[name] ?? dflt
     if (!Number.isSafeInteger(v) || v < min) fail(`scenario.${name} must be an integer >= ${min}, got ${JSON.stringify(s[name])}`)
     return v
@@ -69,8 +70,10 @@ function parseArgs () {
     messages: int('messages', undefined, 1),
     warmup: int('warmup', 0, 0),
     latency: Boolean(s.latency ?? false),
-    text: Boolean(s.text ?? false)
+    text: Boolean(s.text ?? false),
+    idle: Boolean(s.idle ?? false)
   }
+  if (sc.idle) return { url, sc }
   if (sc.warmup >= sc.messages) fail(`scenario.warmup (${sc.warmup}) must be < messages (${sc.messages})`)
   return { url, sc }
 }
@@ -101,8 +104,53 @@ function round (x, digits) {
   return Math.round(x * f) / f
 }
 
+// Idle memory: opens `connections` sockets, waits for the handshakes to settle, and reports
+// the resident bytes added per open connection (the Rust clients' `bytes_per_connection`).
+async function idle (url, sc) {
+  const dispatcher = new Agent()
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+  if (global.gc) global.gc()
+  await sleep(200)
+  const before = process.memoryUsage().rss
+  const sockets = []
+  const opened = []
+  for (let i = 0; i < sc.connections; i++) {
+    const ws = new WebSocket(url, { dispatcher })
+    sockets.push(ws)
+    opened.push(new Promise((resolve, reject) => {
+      ws.addEventListener('open', () => resolve())
+      ws.addEventListener('error', (ev) => reject(new Error(`connection ${i}: ${describeEvent(ev)}`)))
+    }))
+  }
+  try {
+    await Promise.all(opened)
+  } catch (err) {
+    fail(err.message)
+  }
+  await sleep(500)
+  if (global.gc) global.gc()
+  const after = process.memoryUsage().rss
+  finished = true
+  const result = {
+    impl: IMPL,
+    messages: 0,
+    seconds: 0,
+    msgs_per_sec: 0,
+    mb_per_sec: 0,
+    p50_us: null,
+    p99_us: null,
+    p999_us: null,
+    user_cpu_s: 0,
+    sys_cpu_s: 0,
+    rss_bytes: after,
+    bytes_per_connection: Math.max(0, after - before) / sc.connections
+  }
+  process.stdout.write(JSON.stringify(result) + '\n', () => process.exit(0))
+}
+
 async function main () {
   const { url, sc } = parseArgs()
+  if (sc.idle) return idle(url, sc)
 
   // undici's client has a receive limit through the dispatcher's `webSocket`
   // options (defaults: maxPayloadSize 128 MiB, maxFragments 131072). 0 means

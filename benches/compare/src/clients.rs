@@ -72,6 +72,8 @@ pub struct RawTcp {
     size: usize,
     out: Vec<u8>,
     back: Vec<u8>,
+    /// `send` has already read the echo (large messages).
+    echoed: bool,
 }
 
 impl RawTcp {
@@ -88,17 +90,32 @@ impl RawTcp {
             // echoes the same bytes.
             out: vec![0x61; header + 4 + size],
             back: vec![0; header + 4 + size],
+            echoed: false,
         })
     }
 }
 
+/// Above this, a raw send reads the echo while it writes: the echo server writes back as it
+/// reads, and with neither side reading, both would block once the socket buffers fill.
+const RAW_CONCURRENT: usize = 1 << 20;
+
 impl Conn for RawTcp {
     async fn send(&mut self, _: &Payload) -> io::Result<()> {
+        if self.out.len() > RAW_CONCURRENT {
+            let (mut r, mut w) = self.tcp.split();
+            let (wrote, read) = tokio::join!(w.write_all(&self.out), r.read_exact(&mut self.back));
+            wrote?;
+            read?;
+            self.echoed = true;
+            return Ok(());
+        }
         self.tcp.write_all(&self.out).await
     }
 
     async fn recv(&mut self) -> io::Result<usize> {
-        self.tcp.read_exact(&mut self.back).await?;
+        if !std::mem::take(&mut self.echoed) {
+            self.tcp.read_exact(&mut self.back).await?;
+        }
         Ok(self.size)
     }
 }

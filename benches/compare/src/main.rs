@@ -10,6 +10,7 @@
 
 mod clients;
 mod driver;
+mod fragment;
 mod measure;
 mod scenario;
 
@@ -32,6 +33,8 @@ const RUST_CLIENTS: [&str; 6] = [
     "tokio-websockets",
     "fastwebsockets",
 ];
+/// The frame size of the fragmenting echo (scenario 5b).
+const FRAGMENT: usize = 4 << 10;
 const PEERS: [&str; 3] = ["tokio-tungstenite", "tokio-websockets", "fastwebsockets"];
 
 fn main() {
@@ -57,11 +60,19 @@ fn server() {
     current_thread().block_on(async {
         let ws = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let raw = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let fragmenting = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         println!(
-            "ports {} {}",
+            "ports {} {} {}",
             ws.local_addr().unwrap().port(),
-            raw.local_addr().unwrap().port()
+            raw.local_addr().unwrap().port(),
+            fragmenting.local_addr().unwrap().port()
         );
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = fragmenting.accept().await {
+                let _ = socket.set_nodelay(true);
+                tokio::spawn(fragment::echo(socket, FRAGMENT));
+            }
+        });
         tokio::spawn(async move {
             while let Ok((socket, _)) = raw.accept().await {
                 let _ = socket.set_nodelay(true);
@@ -157,6 +168,19 @@ struct Server {
     child: Child,
     ws: SocketAddr,
     raw: SocketAddr,
+    /// The echo that sends each message back in `FRAGMENT`-byte frames.
+    fragmenting: SocketAddr,
+}
+
+impl Server {
+    /// The WebSocket echo `scenario` runs against.
+    fn ws_for(&self, scenario: &Scenario) -> SocketAddr {
+        if scenario.fragment > 0 {
+            self.fragmenting
+        } else {
+            self.ws
+        }
+    }
 }
 
 impl Drop for Server {
@@ -185,6 +209,7 @@ fn start_server() -> Server {
         child,
         ws: SocketAddr::from(([127, 0, 0, 1], ports[0])),
         raw: SocketAddr::from(([127, 0, 0, 1], ports[1])),
+        fragmenting: SocketAddr::from(([127, 0, 0, 1], ports[2])),
     }
 }
 
@@ -200,8 +225,9 @@ fn measure_once(
         node.messages += node.warmup;
         let mut command = Command::new("node");
         command
+            .arg("--expose-gc")
             .arg(here().join("node/client.mjs"))
-            .arg(format!("ws://{}/", server.ws))
+            .arg(format!("ws://{}/", server.ws_for(scenario)))
             .arg(serde_json::to_string(&node).unwrap());
         command
     } else {
@@ -209,7 +235,7 @@ fn measure_once(
         command
             .arg("client")
             .arg(implementation)
-            .arg(server.ws.to_string())
+            .arg(server.ws_for(scenario).to_string())
             .arg(server.raw.to_string())
             .arg(&json);
         command
@@ -266,7 +292,7 @@ fn orchestrate(args: &[String]) {
     let mut table: Vec<(Scenario, Vec<(String, Row)>)> = Vec::new();
     for scenario in scenarios {
         if scenario.idle {
-            let rows: Vec<(String, Row)> = RUST_CLIENTS
+            let rows: Vec<(String, Row)> = implementations
                 .iter()
                 .filter_map(|implementation| {
                     let (report, _) = measure_once(&server, implementation, &scenario)?;
@@ -283,7 +309,7 @@ fn orchestrate(args: &[String]) {
         }
         // Warm-ups: two short runs of each implementation.
         let mut warm = scenario.clone();
-        warm.messages = (warm.messages / 10).max(100);
+        warm.messages = (warm.messages / 10).max(100).min(warm.messages / 4).max(2);
         warm.warmup = warm.messages / 10;
         for _ in 0..2 {
             for implementation in &implementations {

@@ -19,6 +19,10 @@ pub struct Scenario {
     /// Open `connections` sockets, measure resident memory, send nothing.
     #[serde(default)]
     pub idle: bool,
+    /// The echo comes back in frames of this many bytes (0: one frame per message), so that
+    /// the client reassembles it.
+    #[serde(default)]
+    pub fragment: usize,
 }
 
 /// A client run's result, one JSON line on its stdout.
@@ -54,6 +58,7 @@ pub fn all(scale: f64) -> Vec<Scenario> {
         latency,
         text,
         idle: false,
+        fragment: 0,
     };
     vec![
         s("1 latency 16 B", 1, 16, 1, 40_000, true, false),
@@ -65,6 +70,20 @@ pub fn all(scale: f64) -> Vec<Scenario> {
         s("3 500 x 16 KiB", 500, 16 << 10, 1, 100_000, false, false),
         s("4 1 x 64 B, 64 in flight", 1, 64, 64, 400_000, false, false),
         s("5 256 KiB", 1, 256 << 10, 1, 4_000, false, false),
+        Scenario {
+            fragment: 4 << 10,
+            messages: ((40.0 * scale) as u64).max(8),
+            warmup: 2,
+            ..s(
+                "5 16 MiB echoed in 4 KiB fragments",
+                1,
+                16 << 20,
+                1,
+                0,
+                false,
+                false,
+            )
+        },
         s(
             "6 64 KiB non-ASCII text",
             1,
