@@ -323,26 +323,34 @@ impl Connection {
 
     /// Reads more bytes into the read buffer.
     fn poll_fill(&mut self) -> Poll<io::Result<usize>> {
-        if self.read_buf.is_empty() && self.read_buf.capacity() > KEEP_CAPACITY {
-            self.read_buf = BytesMut::new();
-        }
-        // A read takes the rest of a large frame at once (up to 1 MiB), else the adaptive read
-        // size (4 to 32 KiB): never far past the frame being decoded, so that a reader that
+        // A read takes whatever fits in the buffer, up to the rest of a large frame (at most
+        // 1 MiB) or 32 KiB: never far past the frame being decoded, so that a reader that
         // stops reading holds the peer back (whatever a read takes is gone from the kernel's
         // buffers).
-        let remaining = self
-            .decoder
-            .remaining(self.read_buf.len())
-            .min(MAX_READ_RESERVE);
-        let want = remaining.max(self.read_size);
-        let free = self.read_buf.capacity() - self.read_buf.len();
-        if free < MIN_READ || free < remaining || free < self.read_size / 2 {
-            self.read_buf.reserve(want);
-        }
-        let mut cx = Context::from_waker(&self.waker);
         let len = self.read_buf.len();
+        let free = self.read_buf.capacity() - len;
+        // Reserving may move what is buffered (to reclaim the front, or into a new
+        // allocation): an empty buffer (which holds no partial frame) is grown to the adaptive
+        // read size; one holding part of a frame only when it cannot take the rest of that
+        // frame or is nearly full.
+        let remaining = if len == 0 {
+            if self.read_buf.capacity() > KEEP_CAPACITY {
+                // Give back what a large message left.
+                self.read_buf = BytesMut::with_capacity(self.read_size);
+            } else if free < self.read_size {
+                self.read_buf.reserve(self.read_size);
+            }
+            0
+        } else {
+            let remaining = self.decoder.remaining(len).min(MAX_READ_RESERVE);
+            if free < MIN_READ || free < remaining {
+                self.read_buf.reserve(remaining.max(self.read_size));
+            }
+            remaining
+        };
+        let mut cx = Context::from_waker(&self.waker);
         let spare = self.read_buf.spare_capacity_mut();
-        let take = want.min(spare.len());
+        let take = spare.len().min(remaining.max(MAX_READ_CHUNK));
         let mut read = ReadBuf::uninit(&mut spare[..take]);
         ready!(Pin::new(&mut self.io).poll_read(&mut cx, &mut read))?;
         let filled = read.filled().len();
