@@ -49,8 +49,11 @@ const READ_CHUNK: usize = 4 * 1024;
 const MAX_READ_CHUNK: usize = 32 * 1024;
 /// The most a read reserves ahead for a frame whose length is known.
 const MAX_READ_RESERVE: usize = 1024 * 1024;
-/// Read and write buffers larger than this are given back once empty.
-const KEEP_CAPACITY: usize = 64 * 1024;
+/// Read and write buffers larger than this are given back once empty. Smaller ones are kept,
+/// so that a connection exchanging messages of up to a few hundred KiB reuses its buffers
+/// instead of allocating (and faulting in) fresh ones per message; an idle connection never
+/// grows its buffers in the first place.
+const KEEP_CAPACITY: usize = 512 * 1024;
 
 /// Settings of one connection.
 #[derive(Clone, Debug)]
