@@ -164,19 +164,23 @@ impl Utf8Validator {
                 Err(_) => return Err(ProtocolError::InvalidUtf8),
             }
         }
-        if simdutf8::basic::from_utf8(input).is_ok() {
-            return Ok(());
+        // A piece usually ends in the middle of a code point: validate up to the start of the
+        // last sequence when that sequence is incomplete, and keep its bytes for the next
+        // piece. Each byte is validated once.
+        let (body, tail) = input.split_at(incomplete_tail(input));
+        if simdutf8::basic::from_utf8(body).is_err() {
+            return Err(ProtocolError::InvalidUtf8);
         }
-        match simdutf8::compat::from_utf8(input) {
-            Ok(_) => Ok(()),
-            Err(e) if e.error_len().is_none() => {
-                let tail = &input[e.valid_up_to()..];
-                self.pending[..tail.len()].copy_from_slice(tail);
-                self.pending_len = tail.len() as u8;
-                Ok(())
+        if !tail.is_empty() {
+            // At most 3 bytes: they must begin a valid sequence.
+            match simdutf8::compat::from_utf8(tail) {
+                Err(e) if e.error_len().is_none() && e.valid_up_to() == 0 => {}
+                _ => return Err(ProtocolError::InvalidUtf8),
             }
-            Err(_) => Err(ProtocolError::InvalidUtf8),
+            self.pending[..tail.len()].copy_from_slice(tail);
+            self.pending_len = tail.len() as u8;
         }
+        Ok(())
     }
 
     /// Ends the text: an incomplete code point at the end is an error.
@@ -187,6 +191,23 @@ impl Utf8Validator {
             Err(ProtocolError::InvalidUtf8)
         }
     }
+}
+
+/// Where an incomplete sequence at the end of `input` starts (`input.len()` when the end is
+/// not inside a sequence): the last leading byte among the final three bytes, if the sequence
+/// it starts is longer than what follows it. What is not a valid leading byte is left to the
+/// validator.
+fn incomplete_tail(input: &[u8]) -> usize {
+    let len = input.len();
+    for back in 1..=len.min(3) {
+        let byte = input[len - back];
+        match byte {
+            0x80..=0xBF => continue,
+            0xC2..=0xF4 if sequence_width(byte) > back => return len - back,
+            _ => return len,
+        }
+    }
+    len
 }
 
 /// The length of the sequence a valid leading byte starts. Only called on the first byte of an

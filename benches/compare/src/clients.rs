@@ -140,13 +140,10 @@ impl OursStream {
 }
 
 fn ours_message(payload: &Payload) -> whatwg_websocket::Message {
-    if payload.text {
+    match &payload.ours_text {
         // Validated once when the payload was made; the clone is a reference count.
-        whatwg_websocket::Message::Text(
-            whatwg_websocket::Utf8Bytes::try_from(payload.bytes.clone()).expect("UTF-8"),
-        )
-    } else {
-        whatwg_websocket::Message::Binary(payload.bytes.clone())
+        Some(text) => whatwg_websocket::Message::Text(text.clone()),
+        None => whatwg_websocket::Message::Binary(payload.bytes.clone()),
     }
 }
 
@@ -224,11 +221,10 @@ impl Tungstenite {
 
 impl Conn for Tungstenite {
     async fn send(&mut self, payload: &Payload) -> io::Result<()> {
-        use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
-        let message = if payload.text {
-            Message::Text(Utf8Bytes::try_from(payload.bytes.clone()).map_err(other)?)
-        } else {
-            Message::Binary(payload.bytes.clone())
+        use tokio_tungstenite::tungstenite::Message;
+        let message = match &payload.tungstenite_text {
+            Some(text) => Message::Text(text.clone()),
+            None => Message::Binary(payload.bytes.clone()),
         };
         self.ws.send(message).await.map_err(other)
     }
