@@ -116,6 +116,8 @@ pub(crate) struct Connection {
     /// `BytesMut` reclaim space.
     write_buf: BytesMut,
     write_pos: usize,
+    /// Bytes went to the socket since its last flush (a TLS stream may hold them until then).
+    unflushed: bool,
     /// Bytes of frames handed to the socket so far (for the EventTarget's `bufferedAmount`).
     written: u64,
     /// Where the last queued data frame ends, in the same count as `written`.
@@ -183,6 +185,7 @@ impl Connection {
             read_size: READ_CHUNK,
             write_buf: BytesMut::new(),
             write_pos: 0,
+            unflushed: false,
             written: 0,
             data_end: 0,
             unsent_at_close: false,
@@ -439,10 +442,14 @@ impl Connection {
             return Poll::Ready(Err(SendError::Closing));
         }
         match ready!(self.poll_write_buf()) {
+            Ok(()) if !self.unflushed => Poll::Ready(Ok(())),
             Ok(()) => {
                 let mut cx = Context::from_waker(&self.waker);
                 match ready!(Pin::new(&mut self.io).poll_flush(&mut cx)) {
-                    Ok(()) => Poll::Ready(Ok(())),
+                    Ok(()) => {
+                        self.unflushed = false;
+                        Poll::Ready(Ok(()))
+                    }
                     Err(error) => {
                         self.fail(Failure::Io(error));
                         Poll::Ready(Err(self.send_error()))
@@ -496,6 +503,7 @@ impl Connection {
                 Ok(n) => {
                     self.write_pos += n;
                     self.written += n as u64;
+                    self.unflushed = true;
                     if self.write_pos == self.write_buf.len() {
                         self.write_buf.clear();
                         self.write_pos = 0;

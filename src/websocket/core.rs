@@ -59,6 +59,8 @@ pub(crate) struct Core {
     observed: AtomicBool,
     /// Listeners registered late that are owed events of the opening (run by the event loop).
     replays: Mutex<VecDeque<(Arc<super::target::Entry>, Event)>>,
+    /// Replays are queued: the event loop looks at the queue only then, not per message.
+    replays_queued: AtomicBool,
 }
 
 thread_local! {
@@ -102,6 +104,7 @@ impl Core {
             }),
             observed: AtomicBool::new(false),
             replays: Mutex::new(VecDeque::new()),
+            replays_queued: AtomicBool::new(false),
         }
     }
 
@@ -144,6 +147,7 @@ impl Core {
             // Under the state lock: the event loop drains the queue after it sets `done`.
             self.replays_lock()
                 .extend(missed.into_iter().map(|event| (entry.clone(), event)));
+            self.replays_queued.store(true, Ordering::Release);
             drop(state);
             self.shared.hub.wake_slot(Slot::Read);
             return;
@@ -165,7 +169,18 @@ impl Core {
     }
 
     /// Runs the queued replays; `false` when there were none.
+    #[inline]
     pub(crate) fn run_replays(&self) -> bool {
+        // Set after the queue is extended: a replay queued after this look runs next time
+        // (its registration wakes the event loop).
+        self.replays_queued.load(Ordering::Relaxed) && self.drain_replays()
+    }
+
+    #[inline(never)]
+    fn drain_replays(&self) -> bool {
+        if !self.replays_queued.swap(false, Ordering::Acquire) {
+            return false;
+        }
         let mut ran = false;
         loop {
             let next = self.replays_lock().pop_front();

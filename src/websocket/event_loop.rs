@@ -72,6 +72,7 @@ pub(crate) async fn run(
     let mut driver = Driver {
         core: &core,
         closing: false,
+        released: 0,
     };
     let outcome = poll_fn(|cx| driver.poll(cx)).await;
 
@@ -132,6 +133,8 @@ struct Driver<'a> {
     core: &'a Core,
     /// The peer's Close arrived, or the connection failed: no more messages.
     closing: bool,
+    /// Bytes handed to the socket as of the last `bufferedAmount` update.
+    released: u64,
 }
 
 impl Driver<'_> {
@@ -151,7 +154,7 @@ impl Driver<'_> {
                 let outcome = connection.poll_closed();
                 let (written, _) = connection.write_progress();
                 drop(state);
-                core.release_written(written);
+                self.release(written);
                 return outcome;
             }
             // Read first: a Close that has arrived counts before more of our data goes out.
@@ -159,7 +162,7 @@ impl Driver<'_> {
             let _ = connection.poll_flush();
             let (written, _) = connection.write_progress();
             drop(state);
-            core.release_written(written);
+            self.release(written);
             match next {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(None) => {
@@ -187,6 +190,14 @@ impl Driver<'_> {
                     }
                 }
             }
+        }
+    }
+
+    /// Moves `bufferedAmount` down when the socket has taken more since the last time.
+    fn release(&mut self, written: u64) {
+        if written != self.released {
+            self.released = written;
+            self.core.release_written(written);
         }
     }
 
