@@ -220,8 +220,11 @@ mod tests {
     fn extending_masked_equals_copying_then_masking() {
         let key = [0xa1, 0xb2, 0xc3, 0xd4];
         let data = pattern(300);
+        // Every length up to 70 (each short path and its tails), then around the vector
+        // threshold; every source alignment within a word.
+        let lengths = (0..=70).chain([255, 256, 257, 291]);
         for start in 0..8 {
-            for len in 0..(data.len() - start) {
+            for len in lengths.clone() {
                 let src = &data[start..start + len];
                 let mut dst = BytesMut::from(&b"head"[..]);
                 extend_masked(&mut dst, src, key);
