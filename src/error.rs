@@ -70,6 +70,8 @@ pub enum Failure {
     Handshake(crate::handshake::HandshakeError),
     /// An I/O error: DNS, TCP, TLS, or the connection broke.
     Io(std::io::Error),
+    /// The proxy refused the tunnel or broke its protocol.
+    Proxy(crate::ProxyError),
     /// The peer broke the protocol; the connection was failed with the mapped close code.
     Protocol(crate::proto::ProtocolError),
     /// The abort signal fired.
@@ -88,6 +90,7 @@ impl fmt::Display for Failure {
         match self {
             Self::Handshake(e) => write!(f, "opening handshake failed: {e}"),
             Self::Io(e) => write!(f, "I/O error: {e}"),
+            Self::Proxy(e) => write!(f, "proxy: {e}"),
             Self::Protocol(e) => write!(f, "protocol error: {e}"),
             Self::Aborted => f.write_str("aborted"),
             Self::Timeout(what) => write!(f, "{what} timed out"),
@@ -102,6 +105,7 @@ impl std::error::Error for Failure {
         match self {
             Self::Handshake(e) => Some(e),
             Self::Io(e) => Some(e),
+            Self::Proxy(e) => Some(e),
             Self::Protocol(e) => Some(e),
             _ => None,
         }

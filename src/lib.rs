@@ -16,7 +16,10 @@ pub mod fuzzing;
 
 pub use close_info::CloseInfo;
 pub use connection::DEFAULT_CLOSE_TIMEOUT;
-pub use dispatcher::{Agent, AgentOptions, Dispatcher, TlsRoots};
+pub use dispatcher::{
+    Agent, AgentOptions, Dispatcher, EnvHttpProxyAgent, EnvHttpProxyOptions, NoProxy, ProxyAgent,
+    ProxyAgentBuilder, ProxyError, TlsRoots,
+};
 pub use error::{Error, Failure, WebSocketError};
 pub use proto::{CloseCode, CloseFrame, Limits, Message, ProtocolError, Utf8Bytes};
 pub use server::{ServerOptions, accept, accept_upgraded};

@@ -2,80 +2,16 @@
 
 mod support;
 
-use std::sync::Arc;
-
 use futures_util::{SinkExt, StreamExt};
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use support::pki::*;
 use support::*;
 use whatwg_websocket::{
-    Agent, AgentOptions, CloseInfo, Failure, Message, Opened, ServerOptions, StreamOptions,
-    TlsRoots, WebSocketStream, accept,
+    Agent, AgentOptions, CloseInfo, Failure, Message, Opened, StreamOptions, WebSocketStream,
 };
 
-struct TestPki {
-    ca: CertificateDer<'static>,
-    server_chain: Vec<CertificateDer<'static>>,
-    server_key: PrivatePkcs8KeyDer<'static>,
-}
-
-fn pki() -> TestPki {
-    let mut ca_params = CertificateParams::new(Vec::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca_key = KeyPair::generate().unwrap();
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca_params, ca_key);
-    let server_params =
-        CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
-    let server_key = KeyPair::generate().unwrap();
-    let server = server_params.signed_by(&server_key, &issuer).unwrap();
-    TestPki {
-        ca: ca.der().clone(),
-        server_chain: vec![server.der().clone()],
-        server_key: PrivatePkcs8KeyDer::from(server_key.serialize_der()),
-    }
-}
-
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-/// An echo server behind TLS on 127.0.0.1.
-async fn tls_echo_server(pki: &TestPki) -> std::net::SocketAddr {
-    let config = rustls::ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            pki.server_chain.clone(),
-            PrivateKeyDer::Pkcs8(pki.server_key.clone_key()),
-        )
-        .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    spawn_server(move |socket| {
-        let acceptor = acceptor.clone();
-        async move {
-            let Ok(tls) = acceptor.accept(socket).await else {
-                return;
-            };
-            if let Ok(ws) = accept(tls, ServerOptions::default()).await {
-                echo(ws).await;
-            }
-        }
-    })
-    .await
-}
-
 fn trusting(pki: &TestPki) -> StreamOptions {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(pki.ca.clone()).unwrap();
-    let config = rustls::ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
     let agent = Agent::with_options(AgentOptions {
-        tls: TlsRoots::Custom(Arc::new(config)),
+        tls: pki.roots(),
         ..Default::default()
     });
     StreamOptions {

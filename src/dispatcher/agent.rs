@@ -1,13 +1,13 @@
 //! `Agent`: the direct dispatcher. DNS, TCP (TCP_NODELAY), TLS by rustls, then HTTP/1.1.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
-use super::{DispatchFuture, Dispatcher, TlsRoots, upgrade_http1};
+use super::tls::TlsCache;
+use super::{DispatchFuture, Dispatcher, Io, TlsRoots, Upgraded, upgrade_http1};
 use crate::Failure;
 use crate::handshake::{DEFAULT_MAX_HEAD_SIZE, HandshakeRequest};
 
@@ -44,8 +44,7 @@ pub struct Agent {
 #[derive(Debug, Default)]
 struct Inner {
     options: AgentOptions,
-    /// Built on first `wss` use: loading the system store is not free.
-    tls: OnceLock<Result<Arc<rustls::ClientConfig>, rustls::Error>>,
+    tls: TlsCache,
 }
 
 impl Agent {
@@ -58,8 +57,8 @@ impl Agent {
     pub fn with_options(options: AgentOptions) -> Self {
         Self {
             inner: Arc::new(Inner {
+                tls: TlsCache::new(options.tls.clone()),
                 options,
-                tls: OnceLock::new(),
             }),
         }
     }
@@ -68,45 +67,53 @@ impl Agent {
     pub fn options(&self) -> &AgentOptions {
         &self.inner.options
     }
+
+    /// Connects directly to the URL's host and runs the handshake.
+    pub(super) async fn connect(&self, request: HandshakeRequest) -> Result<Upgraded, Failure> {
+        let inner = &self.inner;
+        let (host, port) = request.host_and_port();
+        let tcp = timeout(inner.options.connect_timeout, connect_tcp(host, port))
+            .await
+            .map_err(|_| Failure::Timeout("connect"))??;
+        open_over(tcp, &request, &inner.options, &inner.tls).await
+    }
 }
 
 impl Dispatcher for Agent {
     fn dispatch(&self, request: HandshakeRequest) -> DispatchFuture {
-        let inner = self.inner.clone();
-        Box::pin(async move { inner.connect(request).await })
+        let agent = self.clone();
+        Box::pin(async move { agent.connect(request).await })
     }
 }
 
-impl Inner {
-    async fn connect(&self, request: HandshakeRequest) -> Result<super::Upgraded, Failure> {
-        let options = &self.options;
-        let (host, port) = request.host_and_port();
-        let tcp = timeout(options.connect_timeout, TcpStream::connect((host, port)))
-            .await
-            .map_err(|_| Failure::Timeout("connect"))?
-            .map_err(Failure::Io)?;
-        tcp.set_nodelay(true).map_err(Failure::Io)?;
-        let handshake = async {
-            if request.is_secure() {
-                let config = self
-                    .tls
-                    .get_or_init(|| options.tls.client_config())
-                    .clone()
-                    .map_err(|e| Failure::Io(std::io::Error::other(e)))?;
-                let name = ServerName::try_from(host.to_owned()).map_err(|e| {
-                    Failure::Io(std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
-                })?;
-                let tls = tokio_rustls::TlsConnector::from(config)
-                    .connect(name, tcp)
-                    .await
-                    .map_err(Failure::Io)?;
-                upgrade_http1(tls, &request, options.max_response_head_size).await
-            } else {
-                upgrade_http1(tcp, &request, options.max_response_head_size).await
-            }
-        };
-        timeout(options.handshake_timeout, handshake)
-            .await
-            .map_err(|_| Failure::Timeout("opening handshake"))?
-    }
+/// Opens a TCP connection with TCP_NODELAY set (WebSocket frames are written whole).
+pub(super) async fn connect_tcp(host: &str, port: u16) -> Result<TcpStream, Failure> {
+    let tcp = TcpStream::connect((host, port))
+        .await
+        .map_err(Failure::Io)?;
+    tcp.set_nodelay(true).map_err(Failure::Io)?;
+    Ok(tcp)
+}
+
+/// Runs the opening handshake for `request` over `io`, a byte stream that reaches the URL's
+/// host (directly or through a tunnel): TLS first for `wss`, then the HTTP/1.1 upgrade, all
+/// within the handshake timeout.
+pub(super) async fn open_over(
+    io: impl Io,
+    request: &HandshakeRequest,
+    options: &AgentOptions,
+    tls: &TlsCache,
+) -> Result<Upgraded, Failure> {
+    let handshake = async {
+        if request.is_secure() {
+            let (host, _) = request.host_and_port();
+            let tls = tls.connect(host, io).await?;
+            upgrade_http1(tls, request, options.max_response_head_size).await
+        } else {
+            upgrade_http1(io, request, options.max_response_head_size).await
+        }
+    };
+    timeout(options.handshake_timeout, handshake)
+        .await
+        .map_err(|_| Failure::Timeout("opening handshake"))?
 }

@@ -6,6 +6,7 @@
 
 mod agent;
 mod http1;
+mod proxy;
 mod tls;
 
 use std::future::Future;
@@ -19,6 +20,9 @@ pub use crate::connection::Io;
 use crate::handshake::{HandshakeRequest, Negotiated};
 pub use agent::{Agent, AgentOptions};
 pub use http1::upgrade_http1;
+pub use proxy::{
+    EnvHttpProxyAgent, EnvHttpProxyOptions, NoProxy, ProxyAgent, ProxyAgentBuilder, ProxyError,
+};
 pub use tls::TlsRoots;
 
 /// The byte stream of an open WebSocket, with what the handshake negotiated.

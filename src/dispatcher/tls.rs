@@ -1,8 +1,13 @@
 //! TLS client configuration: rustls with the webpki roots, the system store, or the caller's.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rustls::ClientConfig;
+use rustls::pki_types::ServerName;
+use tokio_rustls::client::TlsStream;
+
+use super::Io;
+use crate::Failure;
 
 /// Which certificates a `wss` connection trusts.
 #[derive(Clone, Debug, Default)]
@@ -45,6 +50,38 @@ impl TlsRoots {
         };
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Arc::new(config))
+    }
+}
+
+/// A client configuration built on first use (loading the system store is not free), then
+/// shared by every connection of a dispatcher.
+#[derive(Debug, Default)]
+pub(super) struct TlsCache {
+    roots: TlsRoots,
+    config: OnceLock<Result<Arc<ClientConfig>, rustls::Error>>,
+}
+
+impl TlsCache {
+    pub(super) fn new(roots: TlsRoots) -> Self {
+        Self {
+            roots,
+            config: OnceLock::new(),
+        }
+    }
+
+    /// Runs a TLS client handshake with `host` over `io`.
+    pub(super) async fn connect<S: Io>(&self, host: &str, io: S) -> Result<TlsStream<S>, Failure> {
+        let config = self
+            .config
+            .get_or_init(|| self.roots.client_config())
+            .clone()
+            .map_err(|e| Failure::Io(std::io::Error::other(e)))?;
+        let name = ServerName::try_from(host.to_owned())
+            .map_err(|e| Failure::Io(std::io::Error::new(std::io::ErrorKind::InvalidInput, e)))?;
+        tokio_rustls::TlsConnector::from(config)
+            .connect(name, io)
+            .await
+            .map_err(Failure::Io)
     }
 }
 

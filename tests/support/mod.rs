@@ -1,6 +1,9 @@
 //! Test support: loopback servers (our server role, and raw scripted peers) and helpers.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod pki;
+pub mod proxies;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
