@@ -1,0 +1,391 @@
+//! `ProxyAgent` through real proxies from Debian packages: tinyproxy and squid (open and with
+//! Basic auth), microsocks (SOCKS5, open and with username/password) and nginx's stream TLS in
+//! front of tinyproxy (an HTTPS proxy). Each is started by `tests/proxies/run` on 127.0.0.1
+//! and stopped by PID; `tests/proxies/install` installs them (`.ci/run` does).
+//!
+//! Without the proxies installed the tests are skipped locally, and fail under CI.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use support::pki::*;
+use support::proxies::*;
+use support::*;
+use whatwg_websocket::{
+    Event, Failure, Message, Opened, ProxyAgent, ProxyError, StreamOptions, WebSocket,
+    WebSocketInit, WebSocketStream,
+};
+
+const BINARIES: [&str; 4] = [
+    "/usr/bin/tinyproxy",
+    "/usr/sbin/squid",
+    "/usr/bin/microsocks",
+    "/usr/sbin/nginx",
+];
+
+/// Whether the proxies are installed; under CI they must be.
+fn installed() -> bool {
+    if BINARIES.iter().all(|b| Path::new(b).exists()) {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must install the proxies (tests/proxies/install)"
+    );
+    eprintln!("skipped: the proxies are not installed (run tests/proxies/install)");
+    false
+}
+
+/// A proxy process, killed by PID and reaped when dropped.
+struct Daemon {
+    child: std::process::Child,
+    kind: &'static str,
+    port: u16,
+    what: String,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // The scratch files (config, logs) are kept when a test fails.
+        if !std::thread::panicking() {
+            let scratch = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("target/proxies")
+                .join(format!("{}-{}", self.kind, self.port));
+            if let Ok(target) = std::fs::read_link(&scratch) {
+                let _ = std::fs::remove_dir_all(target);
+                let _ = std::fs::remove_file(&scratch);
+            }
+            let _ = std::fs::remove_dir_all(scratch);
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// Starts `tests/proxies/run <args...>` on a free port and waits until it accepts connections.
+fn start(kind: &'static str, extra: &[&str]) -> Daemon {
+    let port = free_port();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/proxies/run");
+    let child = Command::new(script)
+        .arg(kind)
+        .arg(port.to_string())
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("tests/proxies/run starts");
+    let mut daemon = Daemon {
+        child,
+        kind,
+        port,
+        what: format!("{kind} on port {port} (logs in target/proxies/{kind}-{port})"),
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Some(status) = daemon.child.try_wait().unwrap() {
+            panic!("{} exited with {status}", daemon.what);
+        }
+        assert!(Instant::now() < deadline, "{} never listened", daemon.what);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    daemon
+}
+
+/// The echo servers behind the proxies: `ws` and `wss` (for `localhost`, signed by `pki`).
+struct Origins {
+    ws: String,
+    wss: String,
+    seen: [Seen; 2],
+}
+
+async fn origins(pki: &TestPki) -> Origins {
+    let (plain, plain_seen) = recording_echo_server(None).await;
+    let (secure, secure_seen) = recording_echo_server(Some(pki.server_config())).await;
+    Origins {
+        ws: format!("ws://{plain}/echo"),
+        wss: format!("wss://localhost:{}/echo", secure.port()),
+        seen: [plain_seen, secure_seen],
+    }
+}
+
+impl Origins {
+    /// Echoes a message on `ws` and `wss` through `agent`.
+    async fn round_trips(&self, agent: &ProxyAgent, what: &str) {
+        for url in [&self.ws, &self.wss] {
+            let options = StreamOptions {
+                dispatcher: Some(agent.clone().into()),
+                ..Default::default()
+            };
+            let (
+                ws,
+                Opened {
+                    mut readable,
+                    mut writable,
+                    ..
+                },
+            ) = connect(url, options).await;
+            let payload = format!("{what} {url}");
+            within(writable.send(Message::text(payload.clone())))
+                .await
+                .unwrap();
+            assert_eq!(
+                within(readable.next()).await.unwrap().unwrap(),
+                Message::text(payload)
+            );
+            ws.close(Default::default()).unwrap();
+            assert!(within(ws.closed()).await.is_ok(), "{what} {url}");
+        }
+    }
+
+    /// Checks that no proxy credentials reached the servers.
+    fn saw_no_credentials(&self, secret: &str) {
+        for seen in &self.seen {
+            let seen = String::from_utf8_lossy(&seen.lock().unwrap()).to_ascii_lowercase();
+            assert!(seen.contains("sec-websocket-key"), "the server was reached");
+            assert!(!seen.contains("proxy-authorization"), "{seen}");
+            assert!(!seen.contains(&secret.to_ascii_lowercase()), "{seen}");
+        }
+    }
+}
+
+/// Opens `url` through `agent` and returns why it failed.
+async fn failure(url: &str, agent: ProxyAgent) -> String {
+    let options = StreamOptions {
+        dispatcher: Some(agent.into()),
+        ..Default::default()
+    };
+    let ws = WebSocketStream::new(url, options).unwrap();
+    let error = within(ws.opened()).await.expect_err("the opening fails");
+    format!("{:?}", error.failure().expect("a Rust-side cause"))
+}
+
+async fn refusal(url: &str, agent: ProxyAgent) -> (u16, Vec<String>) {
+    let options = StreamOptions {
+        dispatcher: Some(agent.into()),
+        ..Default::default()
+    };
+    let ws = WebSocketStream::new(url, options).unwrap();
+    let error = within(ws.opened()).await.expect_err("the opening fails");
+    match error.failure() {
+        Some(Failure::Proxy(ProxyError::Refused {
+            status,
+            proxy_authenticate,
+        })) => (*status, proxy_authenticate.clone()),
+        other => panic!("not a refusal: {other:?}"),
+    }
+}
+
+fn http_agent(daemon: &Daemon, userinfo: &str, pki: &TestPki) -> ProxyAgent {
+    ProxyAgent::builder(format!("http://{userinfo}127.0.0.1:{}", daemon.port))
+        .request_tls(pki.roots())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn tinyproxy_tunnels_ws_and_wss() {
+    if !installed() {
+        return;
+    }
+    let pki = pki();
+    let origins = origins(&pki).await;
+    let tinyproxy = start("tinyproxy", &[]);
+    origins
+        .round_trips(&http_agent(&tinyproxy, "", &pki), &tinyproxy.what)
+        .await;
+    // The WebSocket face too.
+    let init = WebSocketInit {
+        dispatcher: Some(http_agent(&tinyproxy, "", &pki).into()),
+        ..Default::default()
+    };
+    let ws = WebSocket::new(&origins.ws, init).unwrap();
+    let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+    for event_type in ["open", "message", "close"] {
+        let tx = tx.clone();
+        ws.add_event_listener(event_type, move |event: &Event| {
+            let _ = tx.send(event.clone());
+        });
+    }
+    assert_eq!(within(events.recv()).await.unwrap().event_type(), "open");
+    ws.send("face").unwrap();
+    let message = within(events.recv()).await.unwrap();
+    assert_eq!(message.data().and_then(|d| d.as_text()), Some("face"));
+}
+
+#[tokio::test]
+async fn tinyproxy_with_basic_auth() {
+    if !installed() {
+        return;
+    }
+    let pki = pki();
+    let origins = origins(&pki).await;
+    let tinyproxy = start("tinyproxy", &["alice", "s3cret.1"]);
+    let agent = http_agent(&tinyproxy, "alice:s3cret.1@", &pki);
+    origins.round_trips(&agent, &tinyproxy.what).await;
+    origins.saw_no_credentials("YWxpY2U6czNjcmV0LjE=");
+    let (status, challenges) = refusal(&origins.ws, http_agent(&tinyproxy, "", &pki)).await;
+    assert_eq!(status, 407);
+    assert!(
+        challenges.iter().any(|c| c.starts_with("Basic")),
+        "{challenges:?}"
+    );
+    // tinyproxy 1.11 answers wrong credentials with 401, not 407.
+    let (status, _) = refusal(&origins.ws, http_agent(&tinyproxy, "alice:wrong@", &pki)).await;
+    assert!(matches!(status, 401 | 407), "{status}");
+}
+
+#[tokio::test]
+async fn squid_tunnels_ws_and_wss() {
+    if !installed() {
+        return;
+    }
+    let pki = pki();
+    let origins = origins(&pki).await;
+    let squid = start("squid", &[]);
+    origins
+        .round_trips(&http_agent(&squid, "", &pki), &squid.what)
+        .await;
+}
+
+#[tokio::test]
+async fn squid_with_basic_ncsa_auth() {
+    if !installed() {
+        return;
+    }
+    let pki = pki();
+    let origins = origins(&pki).await;
+    let squid = start("squid", &["bob", "p@ss word"]);
+    // The password percent-encoded in the URL, and given to `auth`.
+    let from_url = http_agent(&squid, "bob:p%40ss%20word@", &pki);
+    origins.round_trips(&from_url, &squid.what).await;
+    let from_auth = ProxyAgent::builder(format!("http://127.0.0.1:{}", squid.port))
+        .auth("bob", "p@ss word")
+        .request_tls(pki.roots())
+        .build()
+        .unwrap();
+    origins.round_trips(&from_auth, &squid.what).await;
+    origins.saw_no_credentials("Ym9iOnBAc3Mgd29yZA==");
+    for userinfo in ["", "bob:wrong@"] {
+        let (status, challenges) = refusal(&origins.wss, http_agent(&squid, userinfo, &pki)).await;
+        assert_eq!(status, 407, "{userinfo}");
+        assert!(
+            challenges.iter().any(|c| c.starts_with("Basic")),
+            "{challenges:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn microsocks_tunnels_with_local_and_remote_names() {
+    if !installed() {
+        return;
+    }
+    let pki = pki();
+    let origins = origins(&pki).await;
+    let microsocks = start("microsocks", &[]);
+    for scheme in ["socks5", "socks5h"] {
+        let agent = ProxyAgent::builder(format!("{scheme}://127.0.0.1:{}", microsocks.port))
+            .request_tls(pki.roots())
+            .build()
+            .unwrap();
+        origins.round_trips(&agent, scheme).await;
+    }
+}
+
+#[tokio::test]
+async fn microsocks_with_username_and_password() {
+    if !installed() {
+        return;
+    }
+    let pki = pki();
+    let origins = origins(&pki).await;
+    let microsocks = start("microsocks", &["carol", "c@rol pw"]);
+    let port = microsocks.port;
+    let agent = ProxyAgent::builder(format!("socks5h://carol:c%40rol%20pw@127.0.0.1:{port}"))
+        .request_tls(pki.roots())
+        .build()
+        .unwrap();
+    origins.round_trips(&agent, "microsocks with auth").await;
+    for uri in [
+        format!("socks5h://carol:nope@127.0.0.1:{port}"),
+        format!("socks5://127.0.0.1:{port}"),
+    ] {
+        let why = failure(&origins.ws, ProxyAgent::new(&uri).unwrap()).await;
+        assert!(why.contains("SocksAuth"), "{uri}: {why}");
+    }
+}
+
+/// Writes `pki`'s server certificate and key where nginx can read them; removed when dropped.
+struct PemFiles(PathBuf);
+
+impl PemFiles {
+    fn new(pki: &TestPki) -> Self {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("target/proxies")
+            .join(format!("pem-{}-{}", std::process::id(), free_port()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("cert.pem"), &pki.server_pem.0).unwrap();
+        std::fs::write(dir.join("key.pem"), &pki.server_pem.1).unwrap();
+        Self(dir)
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.0.join(name).to_str().unwrap().to_owned()
+    }
+}
+
+impl Drop for PemFiles {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[tokio::test]
+async fn an_https_proxy_nginx_tls_in_front_of_tinyproxy() {
+    if !installed() {
+        return;
+    }
+    let proxy_pki = pki();
+    let origin_pki = pki();
+    let origins = origins(&origin_pki).await;
+    let pem = PemFiles::new(&proxy_pki);
+    let https_proxy = |upstream: &Daemon| {
+        start(
+            "nginx-tls",
+            &[
+                &upstream.port.to_string(),
+                &pem.path("cert.pem"),
+                &pem.path("key.pem"),
+            ],
+        )
+    };
+    let agent = |nginx: &Daemon, userinfo: &str| {
+        ProxyAgent::builder(format!("https://{userinfo}localhost:{}", nginx.port))
+            .proxy_tls(proxy_pki.roots())
+            .request_tls(origin_pki.roots())
+            .build()
+            .unwrap()
+    };
+    let open = start("tinyproxy", &[]);
+    let nginx = https_proxy(&open);
+    // wss here is TLS to the server inside TLS to nginx.
+    origins.round_trips(&agent(&nginx, ""), &nginx.what).await;
+    let guarded = start("tinyproxy", &["dave", "d4ve"]);
+    let nginx = https_proxy(&guarded);
+    origins
+        .round_trips(&agent(&nginx, "dave:d4ve@"), &nginx.what)
+        .await;
+    origins.saw_no_credentials("ZGF2ZTpkNHZl");
+    let (status, _) = refusal(&origins.wss, agent(&nginx, "")).await;
+    assert_eq!(status, 407);
+}
