@@ -188,7 +188,8 @@ pub fn inflate(data: &[u8]) {
 
 /// Feeds arbitrary bytes to the HTTP/1.1 handshake parsers of both roles (with a 4 KiB head
 /// limit) and runs every check on what parses: nothing may panic, and a response that passes
-/// must carry the right accept value and an offered protocol.
+/// must carry the right accept value and an offered protocol. The same bytes are then judged as
+/// a proxy's answer (to CONNECT, and to each SOCKS5 step).
 pub fn handshake(data: &[u8]) {
     use crate::handshake::{HandshakeRequest, Http1Handshake, ServerHandshake, negotiate};
 
@@ -218,6 +219,8 @@ pub fn handshake(data: &[u8]) {
             assert!(response.ends_with("\r\n\r\n"));
         }
     }
+    // The same bytes as a proxy's answer to CONNECT or to the SOCKS5 steps.
+    crate::dispatcher::judge_answers(data);
 }
 
 #[cfg(test)]

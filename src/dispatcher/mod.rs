@@ -20,6 +20,8 @@ pub use crate::connection::Io;
 use crate::handshake::{HandshakeRequest, Negotiated};
 pub use agent::{Agent, AgentOptions};
 pub use http1::upgrade_http1;
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) use proxy::judge_answers;
 pub use proxy::{
     EnvHttpProxyAgent, EnvHttpProxyOptions, NoProxy, ProxyAgent, ProxyAgentBuilder, ProxyError,
 };

@@ -306,6 +306,28 @@ impl fmt::Debug for ProxyAgentBuilder {
     }
 }
 
+/// Judges arbitrary bytes as a proxy's answers: to CONNECT, and to each step of SOCKS5. For
+/// the `handshake` fuzz target; panics when a property does not hold.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn judge_answers(data: &[u8]) {
+    const LIMIT: usize = 4096;
+    if let Ok(true) = http_connect::decode_connect_response(data, LIMIT) {
+        // The whole input is the head (httparse also ends a head with a bare `\n\n`).
+        assert!(data.len() <= LIMIT && data.ends_with(b"\n"));
+    }
+    if let [first, second, ..] = *data {
+        assert!(socks5::chosen_method([first, second], false) != Ok(true));
+        let _ = socks5::chosen_method([first, second], true);
+        let _ = socks5::auth_status([first, second]);
+    }
+    if let Some(Ok(rest)) = data
+        .first_chunk::<5>()
+        .map(|head| socks5::reply_rest(*head))
+    {
+        assert!(rest <= 257, "the bound address fits the buffer");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
