@@ -12,45 +12,9 @@ use support::proxies::*;
 use support::*;
 use tokio::sync::mpsc;
 use whatwg_websocket::{
-    Dispatcher, EnvHttpProxyAgent, EnvHttpProxyOptions, Event, Failure, Message, MessageData,
-    Opened, ProxyAgent, ProxyError, StreamOptions, WebSocket, WebSocketError, WebSocketInit,
-    WebSocketStream,
+    EnvHttpProxyAgent, EnvHttpProxyOptions, Event, Failure, Message, MessageData, Opened,
+    ProxyAgent, ProxyError, WebSocket, WebSocketInit,
 };
-
-fn through(dispatcher: impl Into<std::sync::Arc<dyn Dispatcher>>) -> StreamOptions {
-    StreamOptions {
-        dispatcher: Some(dispatcher.into()),
-        ..Default::default()
-    }
-}
-
-/// Opens `url` with `options`, echoes one message and closes cleanly.
-async fn round_trip(url: &str, options: StreamOptions) {
-    let (
-        ws,
-        Opened {
-            mut readable,
-            mut writable,
-            ..
-        },
-    ) = connect(url, options).await;
-    within(writable.send(Message::text("through the proxy")))
-        .await
-        .unwrap();
-    assert_eq!(
-        within(readable.next()).await.unwrap().unwrap(),
-        Message::text("through the proxy"),
-        "{url}"
-    );
-    ws.close(Default::default()).unwrap();
-    assert!(within(ws.closed()).await.is_ok(), "{url}");
-}
-
-/// Opens `url` and expects the opening to fail; returns the error.
-async fn refused(url: &str, options: StreamOptions) -> WebSocketError {
-    let ws = WebSocketStream::new(url, options).unwrap();
-    within(ws.opened()).await.expect_err("the opening fails")
-}
 
 fn contains_ignoring_case(haystack: &[u8], needle: &str) -> bool {
     String::from_utf8_lossy(haystack)
@@ -68,9 +32,9 @@ async fn ws_and_wss_go_through_a_connect_tunnel() {
         .request_tls(pki.roots())
         .build()
         .unwrap();
-    round_trip(&format!("ws://{plain}/chat"), through(agent.clone())).await;
+    round_trip(&format!("ws://{plain}/chat"), through(agent.clone()), "hi").await;
     let url = format!("wss://localhost:{}/chat", secure.port());
-    round_trip(&url, through(agent)).await;
+    round_trip(&url, through(agent), "hi").await;
     let requests = proxy.requests();
     assert_eq!(requests.len(), 2, "{requests:?}");
     // ws is tunnelled too: a forwarded GET would lose its Upgrade header at many proxies.
@@ -106,9 +70,9 @@ async fn credentials_reach_the_proxy_and_never_the_server() {
     let from_token = ProxyAgent::builder(format!("http://{}", proxy.address)).token(basic);
     for builder in [from_url, from_auth, from_token] {
         let agent = builder.request_tls(pki.roots()).build().unwrap();
-        round_trip(&format!("ws://{plain}/"), through(agent.clone())).await;
+        round_trip(&format!("ws://{plain}/"), through(agent.clone()), "hi").await;
         let url = format!("wss://localhost:{}/", secure.port());
-        round_trip(&url, through(agent)).await;
+        round_trip(&url, through(agent), "hi").await;
     }
     for request in proxy.requests() {
         assert!(
@@ -134,7 +98,7 @@ async fn extra_connect_headers_go_to_the_proxy_only() {
         .headers(headers)
         .build()
         .unwrap();
-    round_trip(&format!("ws://{origin}/"), through(agent)).await;
+    round_trip(&format!("ws://{origin}/"), through(agent), "hi").await;
     assert!(proxy.requests()[0].contains("\r\nx-proxy-tenant: blue\r\n"));
     assert!(!contains_ignoring_case(
         &seen.lock().unwrap(),
@@ -154,7 +118,7 @@ async fn a_407_fails_the_connection_with_status_and_challenge() {
     let anonymous = ProxyAgent::new(&format!("http://{}", proxy.address)).unwrap();
     let wrong = ProxyAgent::new(&format!("http://user:wrong@{}", proxy.address)).unwrap();
     for agent in [anonymous.clone(), wrong] {
-        let error = refused(&url, through(agent)).await;
+        let error = opening_error(&url, through(agent)).await;
         match error.failure() {
             Some(Failure::Proxy(ProxyError::Refused {
                 status,
@@ -201,18 +165,23 @@ fn record(ws: &WebSocket) -> mpsc::UnboundedReceiver<Event> {
     rx
 }
 
-#[tokio::test]
-async fn the_websocket_face_echoes_through_a_proxy() {
-    let (origin, _) = recording_echo_server(None).await;
-    let proxy = connect_proxy(Behaviour::default()).await;
-    let init = WebSocketInit {
+/// `WebSocket` options through the test proxy.
+fn face_through(proxy: &TestProxy) -> WebSocketInit {
+    WebSocketInit {
         dispatcher: Some(
             ProxyAgent::new(&format!("http://{}", proxy.address))
                 .unwrap()
                 .into(),
         ),
         ..Default::default()
-    };
+    }
+}
+
+#[tokio::test]
+async fn the_websocket_face_echoes_through_a_proxy() {
+    let (origin, _) = recording_echo_server(None).await;
+    let proxy = connect_proxy(Behaviour::default()).await;
+    let init = face_through(&proxy);
     let ws = WebSocket::new(&format!("ws://{origin}/"), init).unwrap();
     let mut events = record(&ws);
     assert_eq!(within(events.recv()).await.unwrap().event_type(), "open");
@@ -242,10 +211,10 @@ async fn an_https_proxy_has_its_own_tls_settings() {
         .request_tls(origin_pki.roots())
         .build()
         .unwrap();
-    round_trip(&format!("ws://{plain}/"), through(agent.clone())).await;
+    round_trip(&format!("ws://{plain}/"), through(agent.clone()), "hi").await;
     // TLS to the server inside TLS to the proxy.
     let wss = format!("wss://localhost:{}/", secure.port());
-    round_trip(&wss, through(agent)).await;
+    round_trip(&wss, through(agent), "hi").await;
     assert_eq!(proxy.requests().len(), 2);
     // Each side is checked against its own roots: swapped, the proxy is not trusted.
     let swapped = ProxyAgent::builder(&proxy_url)
@@ -253,7 +222,7 @@ async fn an_https_proxy_has_its_own_tls_settings() {
         .request_tls(proxy_pki.roots())
         .build()
         .unwrap();
-    let error = refused(&wss, through(swapped)).await;
+    let error = opening_error(&wss, through(swapped)).await;
     assert!(matches!(error.failure(), Some(Failure::Io(_))), "{error:?}");
     assert_eq!(
         proxy.requests().len(),
@@ -286,14 +255,7 @@ async fn a_proxy_that_closes_mid_tunnel_fails_the_websocket() {
     assert_eq!(error.close_code(), Some(1006));
     // The WebSocket face sees close 1006, not clean.
     let proxy = connect_proxy(Behaviour::default()).await;
-    let init = WebSocketInit {
-        dispatcher: Some(
-            ProxyAgent::new(&format!("http://{}", proxy.address))
-                .unwrap()
-                .into(),
-        ),
-        ..Default::default()
-    };
+    let init = face_through(&proxy);
     let ws = WebSocket::new(&format!("ws://{origin}/"), init).unwrap();
     let mut events = record(&ws);
     assert_eq!(within(events.recv()).await.unwrap().event_type(), "open");
@@ -316,7 +278,7 @@ async fn a_proxy_that_closes_after_its_200_fails_the_opening() {
     })
     .await;
     let agent = ProxyAgent::new(&format!("http://{}", proxy.address)).unwrap();
-    let error = refused(&format!("ws://{origin}/"), through(agent)).await;
+    let error = opening_error(&format!("ws://{origin}/"), through(agent)).await;
     assert!(
         matches!(
             error.failure(),
@@ -337,7 +299,7 @@ async fn a_silent_proxy_times_out() {
         .connect_timeout(Duration::from_millis(200))
         .build()
         .unwrap();
-    let error = refused("ws://127.0.0.1:9/", through(agent)).await;
+    let error = opening_error("ws://127.0.0.1:9/", through(agent)).await;
     assert!(
         matches!(error.failure(), Some(Failure::Timeout(_))),
         "{error:?}"
@@ -351,7 +313,7 @@ async fn a_proxy_that_is_not_there_fails_with_an_io_error() {
     let address = closed.local_addr().unwrap();
     drop(closed);
     let agent = ProxyAgent::new(&format!("http://{address}")).unwrap();
-    let error = refused("ws://127.0.0.1:9/", through(agent)).await;
+    let error = opening_error("ws://127.0.0.1:9/", through(agent)).await;
     assert!(matches!(error.failure(), Some(Failure::Io(_))), "{error:?}");
 }
 
@@ -363,18 +325,19 @@ async fn socks5_resolves_here_and_socks5h_at_the_proxy() {
     let (proxy, targets) = socks5_proxy(None).await;
     let url = format!("ws://localhost:{}/", plain.port());
     let local = ProxyAgent::new(&format!("socks5://{proxy}")).unwrap();
-    round_trip(&url, through(local)).await;
+    round_trip(&url, through(local), "hi").await;
     let remote = ProxyAgent::builder(format!("socks5h://{proxy}"))
         .request_tls(pki.roots())
         .build()
         .unwrap();
-    round_trip(&url, through(remote.clone())).await;
+    round_trip(&url, through(remote.clone()), "hi").await;
     round_trip(
         &format!("wss://localhost:{}/", secure.port()),
         through(remote.clone()),
+        "hi",
     )
     .await;
-    round_trip(&format!("ws://{plain}/"), through(remote)).await;
+    round_trip(&format!("ws://{plain}/"), through(remote), "hi").await;
     let targets = targets.lock().unwrap().clone();
     let port = plain.port();
     let resolved = targets[0].as_str();
@@ -394,17 +357,17 @@ async fn socks5_authenticates_with_username_and_password() {
     let (proxy, _) = socks5_proxy(Some(("alice", "s3cret"))).await;
     let url = format!("ws://{origin}/");
     let from_url = ProxyAgent::new(&format!("socks5h://alice:s3cret@{proxy}")).unwrap();
-    round_trip(&url, through(from_url)).await;
+    round_trip(&url, through(from_url), "hi").await;
     let from_auth = ProxyAgent::builder(format!("socks5://{proxy}"))
         .auth("alice", "s3cret")
         .build()
         .unwrap();
-    round_trip(&url, through(from_auth)).await;
+    round_trip(&url, through(from_auth), "hi").await;
     for agent in [
         ProxyAgent::new(&format!("socks5://alice:wrong@{proxy}")).unwrap(),
         ProxyAgent::new(&format!("socks5://{proxy}")).unwrap(),
     ] {
-        let error = refused(&url, through(agent)).await;
+        let error = opening_error(&url, through(agent)).await;
         assert!(
             matches!(
                 error.failure(),
@@ -422,7 +385,7 @@ async fn a_socks5_refusal_carries_the_reply_code() {
     drop(closed);
     let (proxy, _) = socks5_proxy(None).await;
     let agent = ProxyAgent::new(&format!("socks5://{proxy}")).unwrap();
-    let error = refused(&format!("ws://{address}/"), through(agent)).await;
+    let error = opening_error(&format!("ws://{address}/"), through(agent)).await;
     assert!(
         matches!(
             error.failure(),
@@ -442,11 +405,12 @@ async fn the_env_agent_proxies_all_but_no_proxy_hosts() {
         ..Default::default()
     })
     .unwrap();
-    round_trip(&format!("ws://{origin}/"), through(agent.clone())).await;
+    round_trip(&format!("ws://{origin}/"), through(agent.clone()), "hi").await;
     assert_eq!(proxy.requests().len(), 1);
     round_trip(
         &format!("ws://localhost:{}/", origin.port()),
         through(agent),
+        "hi",
     )
     .await;
     assert_eq!(proxy.requests().len(), 1, "localhost is reached directly");

@@ -11,14 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
 use support::pki::*;
 use support::proxies::*;
 use support::*;
-use whatwg_websocket::{
-    Event, Failure, Message, Opened, ProxyAgent, ProxyError, StreamOptions, WebSocket,
-    WebSocketInit, WebSocketStream,
-};
+use whatwg_websocket::{Event, Failure, ProxyAgent, ProxyError, WebSocket, WebSocketInit};
 
 const BINARIES: [&str; 4] = [
     "/usr/bin/tinyproxy",
@@ -122,28 +118,7 @@ impl Origins {
     /// Echoes a message on `ws` and `wss` through `agent`.
     async fn round_trips(&self, agent: &ProxyAgent, what: &str) {
         for url in [&self.ws, &self.wss] {
-            let options = StreamOptions {
-                dispatcher: Some(agent.clone().into()),
-                ..Default::default()
-            };
-            let (
-                ws,
-                Opened {
-                    mut readable,
-                    mut writable,
-                    ..
-                },
-            ) = connect(url, options).await;
-            let payload = format!("{what} {url}");
-            within(writable.send(Message::text(payload.clone())))
-                .await
-                .unwrap();
-            assert_eq!(
-                within(readable.next()).await.unwrap().unwrap(),
-                Message::text(payload)
-            );
-            ws.close(Default::default()).unwrap();
-            assert!(within(ws.closed()).await.is_ok(), "{what} {url}");
+            round_trip(url, through(agent.clone()), &format!("{what} {url}")).await;
         }
     }
 
@@ -160,23 +135,12 @@ impl Origins {
 
 /// Opens `url` through `agent` and returns why it failed.
 async fn failure(url: &str, agent: ProxyAgent) -> String {
-    let options = StreamOptions {
-        dispatcher: Some(agent.into()),
-        ..Default::default()
-    };
-    let ws = WebSocketStream::new(url, options).unwrap();
-    let error = within(ws.opened()).await.expect_err("the opening fails");
+    let error = opening_error(url, through(agent)).await;
     format!("{:?}", error.failure().expect("a Rust-side cause"))
 }
 
 async fn refusal(url: &str, agent: ProxyAgent) -> (u16, Vec<String>) {
-    let options = StreamOptions {
-        dispatcher: Some(agent.into()),
-        ..Default::default()
-    };
-    let ws = WebSocketStream::new(url, options).unwrap();
-    let error = within(ws.opened()).await.expect_err("the opening fails");
-    match error.failure() {
+    match opening_error(url, through(agent)).await.failure() {
         Some(Failure::Proxy(ProxyError::Refused {
             status,
             proxy_authenticate,

@@ -8,12 +8,16 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::BytesMut;
+use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use whatwg_websocket::handshake::ServerHandshake;
-use whatwg_websocket::{CancellationToken, ServerOptions, accept};
+use whatwg_websocket::{
+    CancellationToken, Message, Opened, ServerOptions, StreamOptions, WebSocketError,
+    WebSocketStream, accept,
+};
 
-use super::{echo, spawn_server};
+use super::{connect, echo, spawn_server, within};
 
 /// The bytes a server read, shared with the test.
 pub type Seen = Arc<Mutex<Vec<u8>>>;
@@ -282,4 +286,40 @@ async fn socks5_session(
         .await?;
     tokio::io::copy_bidirectional(&mut client, &mut upstream).await?;
     Ok(())
+}
+
+/// Stream options with `dispatcher`.
+pub fn through(dispatcher: impl Into<Arc<dyn whatwg_websocket::Dispatcher>>) -> StreamOptions {
+    StreamOptions {
+        dispatcher: Some(dispatcher.into()),
+        ..Default::default()
+    }
+}
+
+/// Opens `url` with `options`, echoes `payload` and closes cleanly.
+pub async fn round_trip(url: &str, options: StreamOptions, payload: &str) {
+    let (
+        ws,
+        Opened {
+            mut readable,
+            mut writable,
+            ..
+        },
+    ) = connect(url, options).await;
+    within(writable.send(Message::text(payload.to_owned())))
+        .await
+        .unwrap();
+    assert_eq!(
+        within(readable.next()).await.unwrap().unwrap(),
+        Message::text(payload.to_owned()),
+        "{url}"
+    );
+    ws.close(Default::default()).unwrap();
+    assert!(within(ws.closed()).await.is_ok(), "{url}");
+}
+
+/// Opens `url` with `options` and expects the opening to fail; returns the error.
+pub async fn opening_error(url: &str, options: StreamOptions) -> WebSocketError {
+    let ws = WebSocketStream::new(url, options).unwrap();
+    within(ws.opened()).await.expect_err("the opening fails")
 }
