@@ -22,7 +22,7 @@ pub use dispatcher::{
 };
 pub use error::{Error, Failure, WebSocketError};
 pub use proto::{CloseCode, CloseFrame, Limits, Message, ProtocolError, Utf8Bytes};
-pub use server::{ServerOptions, accept, accept_upgraded};
+pub use server::{H2Connection, ServerOptions, accept, accept_h2, accept_upgraded};
 pub use stream::{
     DEFAULT_HIGH_WATER_MARK, Opened, Readable, StreamOptions, WebSocketStream, Writable,
 };

@@ -6,10 +6,14 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
+use ::h2::client::SendRequest;
+use bytes::Bytes;
+
+use super::h2::{self, H2Pool, H2Settings, OpenError, Slot, open_stream};
 use super::tls::TlsCache;
 use super::{DispatchFuture, Dispatcher, Io, TlsRoots, Upgraded, upgrade_http1};
 use crate::Failure;
-use crate::handshake::{DEFAULT_MAX_HEAD_SIZE, HandshakeRequest};
+use crate::handshake::{DEFAULT_MAX_HEAD_SIZE, HandshakeError, HandshakeRequest};
 
 /// Settings of an [`Agent`].
 #[derive(Clone, Debug)]
@@ -22,6 +26,24 @@ pub struct AgentOptions {
     pub tls: TlsRoots,
     /// The largest HTTP response head accepted (default 64 KiB).
     pub max_response_head_size: usize,
+    /// Offer HTTP/2 to `wss` servers (ALPN `h2, http/1.1`) and open WebSockets over it by
+    /// extended CONNECT (RFC 8441), many on one connection, where the server allows it; others
+    /// get HTTP/1.1 (default `false`; undici's `allowH2`). Experimental.
+    pub allow_h2: bool,
+    /// Speak HTTP/2 to `ws` servers from the first byte, without TLS (h2c with prior
+    /// knowledge), as `allow_h2` does for `wss` (default `false`). Experimental.
+    pub h2_prior_knowledge: bool,
+    /// With `allow_h2` or `h2_prior_knowledge`: fail with
+    /// [`HandshakeError::NoExtendedConnect`](crate::handshake::HandshakeError::NoExtendedConnect)
+    /// rather than fall back to HTTP/1.1 (default `false`).
+    pub h2_only: bool,
+    /// How many bytes an HTTP/2 server may send on one WebSocket ahead of its reader (the
+    /// stream's flow-control window; default 256 KiB).
+    pub h2_stream_window: u32,
+    /// How many bytes an HTTP/2 server may send on one connection ahead of its readers (the
+    /// connection's flow-control window; default 16 MiB, so that 64 stalled readers hold it
+    /// up before the connection's other WebSockets wait).
+    pub h2_connection_window: u32,
 }
 
 impl Default for AgentOptions {
@@ -31,6 +53,11 @@ impl Default for AgentOptions {
             handshake_timeout: Duration::from_secs(30),
             tls: TlsRoots::default(),
             max_response_head_size: DEFAULT_MAX_HEAD_SIZE,
+            allow_h2: false,
+            h2_prior_knowledge: false,
+            h2_only: false,
+            h2_stream_window: 256 * 1024,
+            h2_connection_window: 16 * 1024 * 1024,
         }
     }
 }
@@ -44,7 +71,19 @@ pub struct Agent {
 #[derive(Debug, Default)]
 struct Inner {
     options: AgentOptions,
+    /// For HTTP/1.1: ALPN `http/1.1`.
     tls: TlsCache,
+    /// With `allow_h2`: ALPN `h2, http/1.1`.
+    tls_h2: TlsCache,
+    pool: H2Pool,
+}
+
+/// What a new connection to an origin turned out to be.
+enum Setup {
+    /// An HTTP/2 connection, if the server allows extended CONNECT on it.
+    H2(Option<SendRequest<Bytes>>),
+    /// The TLS server chose HTTP/1.1: the WebSocket opened on it.
+    Http1(Upgraded),
 }
 
 impl Agent {
@@ -58,7 +97,9 @@ impl Agent {
         Self {
             inner: Arc::new(Inner {
                 tls: TlsCache::new(options.tls.clone()),
+                tls_h2: TlsCache::offering(options.tls.clone(), &[b"h2", b"http/1.1"]),
                 options,
+                pool: H2Pool::default(),
             }),
         }
     }
@@ -70,12 +111,113 @@ impl Agent {
 
     /// Connects directly to the URL's host and runs the handshake.
     pub(super) async fn connect(&self, request: HandshakeRequest) -> Result<Upgraded, Failure> {
+        let options = &self.inner.options;
+        let h2 = if request.is_secure() {
+            options.allow_h2
+        } else {
+            options.h2_prior_knowledge
+        };
+        if h2 {
+            self.connect_h2(&request).await
+        } else {
+            self.connect_http1(&request).await
+        }
+    }
+
+    /// A WebSocket over HTTP/1.1 on a connection of its own.
+    async fn connect_http1(&self, request: &HandshakeRequest) -> Result<Upgraded, Failure> {
         let inner = &self.inner;
+        let tcp = self.connect_tcp(request).await?;
+        open_over(tcp, request, &inner.options, &inner.tls).await
+    }
+
+    async fn connect_tcp(&self, request: &HandshakeRequest) -> Result<TcpStream, Failure> {
         let (host, port) = request.host_and_port();
-        let tcp = timeout(inner.options.connect_timeout, connect_tcp(host, port))
+        timeout(self.inner.options.connect_timeout, connect_tcp(host, port))
             .await
-            .map_err(|_| Failure::Timeout("connect"))??;
-        open_over(tcp, &request, &inner.options, &inner.tls).await
+            .map_err(|_| Failure::Timeout("connect"))?
+    }
+
+    /// A WebSocket over the origin's HTTP/2 connection (set up if there is none), or over
+    /// HTTP/1.1 when the origin does not allow that.
+    async fn connect_h2(&self, request: &HandshakeRequest) -> Result<Upgraded, Failure> {
+        let options = &self.inner.options;
+        let slot = self.inner.pool.slot(request);
+        // A pooled connection may turn out to be gone: then one new one is tried.
+        for _ in 0..2 {
+            let mut guard = slot.lock().await;
+            let send_request = match &*guard {
+                Slot::Open(send_request) => send_request.clone(),
+                Slot::Http1 => {
+                    drop(guard);
+                    return self.fall_back(request).await;
+                }
+                Slot::Unknown => match self.new_connection(request).await? {
+                    Setup::Http1(upgraded) => {
+                        *guard = Slot::Http1;
+                        return Ok(upgraded);
+                    }
+                    Setup::H2(None) => {
+                        *guard = Slot::Http1;
+                        drop(guard);
+                        return self.fall_back(request).await;
+                    }
+                    Setup::H2(Some(send_request)) => {
+                        *guard = Slot::Open(send_request.clone());
+                        send_request
+                    }
+                },
+            };
+            drop(guard);
+            match timeout(
+                options.handshake_timeout,
+                open_stream(send_request, request),
+            )
+            .await
+            {
+                Err(_) => return Err(Failure::Timeout("opening handshake")),
+                Ok(Ok(upgraded)) => return Ok(upgraded),
+                Ok(Err(OpenError::Failed(failure))) => return Err(failure),
+                Ok(Err(OpenError::Gone)) => *slot.lock().await = Slot::Unknown,
+            }
+        }
+        Err(Failure::ConnectionClosed)
+    }
+
+    /// HTTP/1.1 for an origin that does not do WebSockets over HTTP/2, unless `h2_only`.
+    async fn fall_back(&self, request: &HandshakeRequest) -> Result<Upgraded, Failure> {
+        if self.inner.options.h2_only {
+            return Err(Failure::Handshake(HandshakeError::NoExtendedConnect));
+        }
+        self.connect_http1(request).await
+    }
+
+    /// Connects to the origin offering HTTP/2 and finds out what the server speaks.
+    async fn new_connection(&self, request: &HandshakeRequest) -> Result<Setup, Failure> {
+        let inner = &self.inner;
+        let options = &inner.options;
+        let settings = H2Settings {
+            stream_window: options.h2_stream_window,
+            connection_window: options.h2_connection_window,
+        };
+        let tcp = self.connect_tcp(request).await?;
+        let setup = async {
+            if !request.is_secure() {
+                // A server that does not answer in HTTP/2 is taken for an HTTP/1.1 one.
+                return Ok(Setup::H2(h2::handshake(tcp, settings).await.ok().flatten()));
+            }
+            let (host, _) = request.host_and_port();
+            let tls = inner.tls_h2.connect(host, tcp).await?;
+            if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+                Ok(Setup::H2(h2::handshake(tls, settings).await?))
+            } else {
+                let max_head = options.max_response_head_size;
+                Ok(Setup::Http1(upgrade_http1(tls, request, max_head).await?))
+            }
+        };
+        timeout(options.handshake_timeout, setup)
+            .await
+            .map_err(|_| Failure::Timeout("opening handshake"))?
     }
 }
 

@@ -50,7 +50,7 @@ pub async fn upgrade_http1(
 
 /// Sends Close 1010 (mandatory extension: the answer was unacceptable) on an upgraded
 /// connection and closes it, as far as the socket takes it at once.
-async fn refuse_extension(io: &mut impl Io) {
+pub(super) async fn refuse_extension(io: &mut impl Io) {
     let close = CloseFrame::new(CloseCode::MANDATORY_EXTENSION, "")
         .map(|f| f.to_payload())
         .unwrap_or_default();

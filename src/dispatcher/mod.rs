@@ -5,6 +5,7 @@
 //! and returns an [`Upgraded`] stream with what was negotiated. It knows nothing about frames.
 
 mod agent;
+pub(crate) mod h2;
 mod http1;
 mod proxy;
 mod tls;

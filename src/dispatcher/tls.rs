@@ -23,11 +23,15 @@ pub enum TlsRoots {
 }
 
 impl TlsRoots {
-    /// The rustls configuration for these roots, with ALPN `http/1.1`.
-    pub(crate) fn client_config(&self) -> Result<Arc<ClientConfig>, rustls::Error> {
+    /// The rustls configuration for these roots offering `alpn` (a custom configuration keeps
+    /// its own ALPN list when it has one and only `http/1.1` is asked for).
+    pub(crate) fn client_config_offering(
+        &self,
+        alpn: &[&[u8]],
+    ) -> Result<Arc<ClientConfig>, rustls::Error> {
         let mut config = match self {
             Self::Custom(config) => {
-                if !config.alpn_protocols.is_empty() {
+                if !config.alpn_protocols.is_empty() && alpn == [b"http/1.1"] {
                     return Ok(config.clone());
                 }
                 (**config).clone()
@@ -48,23 +52,37 @@ impl TlsRoots {
                     .with_no_client_auth()
             }
         };
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         Ok(Arc::new(config))
     }
 }
 
 /// A client configuration built on first use (loading the system store is not free), then
 /// shared by every connection of a dispatcher.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct TlsCache {
     roots: TlsRoots,
+    alpn: &'static [&'static [u8]],
     config: OnceLock<Result<Arc<ClientConfig>, rustls::Error>>,
 }
 
+impl Default for TlsCache {
+    fn default() -> Self {
+        Self::new(TlsRoots::default())
+    }
+}
+
 impl TlsCache {
+    /// Configurations offering ALPN `http/1.1`.
     pub(super) fn new(roots: TlsRoots) -> Self {
+        Self::offering(roots, &[b"http/1.1"])
+    }
+
+    /// Configurations offering `alpn`.
+    pub(super) fn offering(roots: TlsRoots, alpn: &'static [&'static [u8]]) -> Self {
         Self {
             roots,
+            alpn,
             config: OnceLock::new(),
         }
     }
@@ -73,7 +91,7 @@ impl TlsCache {
     pub(super) async fn connect<S: Io>(&self, host: &str, io: S) -> Result<TlsStream<S>, Failure> {
         let config = self
             .config
-            .get_or_init(|| self.roots.client_config())
+            .get_or_init(|| self.roots.client_config_offering(self.alpn))
             .clone()
             .map_err(|e| Failure::Io(std::io::Error::other(e)))?;
         let name = ServerName::try_from(host.to_owned())

@@ -12,7 +12,7 @@ use super::{
 use crate::proto::deflate::DeflateOptions;
 
 /// Headers the handshake sets itself; the caller's values for them are not sent.
-const CONTROLLED: [header::HeaderName; 7] = [
+pub(super) const CONTROLLED: [header::HeaderName; 7] = [
     header::HOST,
     header::UPGRADE,
     header::CONNECTION,
@@ -138,7 +138,7 @@ pub fn negotiate(
     request: &HandshakeRequest,
     headers: &HeaderMap,
 ) -> Result<Negotiated, HandshakeError> {
-    let protocol = joined(headers, header::SEC_WEBSOCKET_PROTOCOL);
+    let protocol = super::server::joined(headers, header::SEC_WEBSOCKET_PROTOCOL);
     if protocol.is_empty() {
         if !request.protocols.is_empty() {
             return Err(HandshakeError::MissingProtocol);
@@ -146,7 +146,7 @@ pub fn negotiate(
     } else if !request.protocols.contains(&protocol) {
         return Err(HandshakeError::UnexpectedProtocol(protocol));
     }
-    let extensions = joined(headers, header::SEC_WEBSOCKET_EXTENSIONS);
+    let extensions = super::server::joined(headers, header::SEC_WEBSOCKET_EXTENSIONS);
     if !extensions.is_empty() {
         let offered: Vec<&str> = request
             .extensions
@@ -175,16 +175,6 @@ pub fn negotiate(
         protocol,
         extensions,
     })
-}
-
-/// All values of a header joined with ", ", or `""`.
-fn joined(headers: &HeaderMap, name: header::HeaderName) -> String {
-    let values: Vec<&str> = headers
-        .get_all(name)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    values.join(", ")
 }
 
 pub(super) fn to_header_map(parsed: &[httparse::Header<'_>]) -> Result<HeaderMap, HandshakeError> {

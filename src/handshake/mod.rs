@@ -5,6 +5,7 @@
 //! judges bytes and headers.
 
 mod client;
+mod h2;
 mod key;
 mod server;
 pub(crate) mod url;
@@ -14,6 +15,10 @@ use std::fmt;
 use http::HeaderMap;
 
 pub use client::{Http1Handshake, negotiate};
+pub use h2::{
+    H2ServerHandshake, PROTOCOL, check_extended_connect_response, extended_connect_request,
+    h2_rejection,
+};
 pub use key::accept_key;
 pub use server::{ServerHandshake, encode_rejection};
 
@@ -116,6 +121,9 @@ pub enum HandshakeError {
     InvalidKey,
     /// (Server) `Sec-WebSocket-Version` was not 13.
     UnsupportedVersion,
+    /// HTTP/2 only was asked for, and the server does not allow WebSockets over HTTP/2 (no
+    /// `SETTINGS_ENABLE_CONNECT_PROTOCOL`, RFC 8441 section 3) or does not speak HTTP/2.
+    NoExtendedConnect,
 }
 
 impl fmt::Display for HandshakeError {
@@ -139,6 +147,9 @@ impl fmt::Display for HandshakeError {
             Self::NotGet => f.write_str("not an HTTP/1.1 GET request"),
             Self::InvalidKey => f.write_str("Sec-WebSocket-Key missing or invalid"),
             Self::UnsupportedVersion => f.write_str("Sec-WebSocket-Version is not 13"),
+            Self::NoExtendedConnect => {
+                f.write_str("the server does not allow WebSockets over HTTP/2")
+            }
         }
     }
 }

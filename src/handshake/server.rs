@@ -91,22 +91,12 @@ impl ServerHandshake {
 
     /// The subprotocols the client offered, in its order.
     pub fn offered_protocols(&self) -> impl Iterator<Item = &str> {
-        self.request
-            .headers()
-            .get_all(header::SEC_WEBSOCKET_PROTOCOL)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
+        offered_protocols(self.request.headers())
     }
 
     /// The first of `supported` (the server's order of preference) that the client offered.
     pub fn select_protocol<'a>(&self, supported: &'a [String]) -> Option<&'a str> {
-        supported
-            .iter()
-            .map(String::as_str)
-            .find(|s| self.offered_protocols().any(|o| o == *s))
+        select_protocol(self.request.headers(), supported)
     }
 
     /// Writes the `101 Switching Protocols` response, with `protocol` if one was selected.
@@ -116,14 +106,7 @@ impl ServerHandshake {
 
     /// The client's `Sec-WebSocket-Extensions` offers, joined, or `""`.
     pub fn offered_extensions(&self) -> String {
-        let values: Vec<&str> = self
-            .request
-            .headers()
-            .get_all(http::header::SEC_WEBSOCKET_EXTENSIONS)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect();
-        values.join(", ")
+        joined(self.request.headers(), header::SEC_WEBSOCKET_EXTENSIONS)
     }
 
     /// Writes the `101 Switching Protocols` response, with `protocol` if one was selected and
@@ -148,6 +131,38 @@ impl ServerHandshake {
         }
         dst.push_str("\r\n");
     }
+}
+
+/// The subprotocols offered in `headers`, in the client's order.
+fn offered_protocols(headers: &http::HeaderMap) -> impl Iterator<Item = &str> {
+    headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+}
+
+/// The first of `supported` that `headers` offer.
+pub(super) fn select_protocol<'a>(
+    headers: &http::HeaderMap,
+    supported: &'a [String],
+) -> Option<&'a str> {
+    supported
+        .iter()
+        .map(String::as_str)
+        .find(|s| offered_protocols(headers).any(|o| o == *s))
+}
+
+/// All the values of `name` in `headers`, joined with `, `.
+pub(super) fn joined(headers: &http::HeaderMap, name: header::HeaderName) -> String {
+    let values: Vec<&str> = headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    values.join(", ")
 }
 
 /// Writes the response refusing a bad upgrade request: `426 Upgrade Required` with

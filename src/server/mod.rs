@@ -1,4 +1,7 @@
-//! The server role: accept an HTTP/1.1 upgrade on any byte stream and get a `WebSocketStream`.
+//! The server role: accept an HTTP/1.1 upgrade on any byte stream and get a `WebSocketStream`,
+//! or accept WebSockets over HTTP/2 ([`accept_h2`]).
+
+mod h2;
 
 use std::time::Duration;
 
@@ -15,6 +18,7 @@ use crate::proto::deflate::DeflateOptions;
 use crate::proto::{Limits, Role};
 use crate::stream::DEFAULT_HIGH_WATER_MARK;
 use crate::{Failure, WebSocketStream};
+pub use h2::{H2Connection, accept_h2};
 
 /// Settings of [`accept`].
 #[derive(Clone, Debug)]
@@ -37,6 +41,15 @@ pub struct ServerOptions {
     /// permessage-deflate to accept (on by default with the `deflate` feature; ignored
     /// without it); `None` declines every offer.
     pub deflate: Option<DeflateOptions>,
+    /// ([`accept_h2`]) How many WebSockets one HTTP/2 connection may carry at once (default
+    /// 256).
+    pub h2_max_concurrent_streams: u32,
+    /// ([`accept_h2`]) How many bytes a client may send on one WebSocket ahead of its reader
+    /// (default 256 KiB).
+    pub h2_stream_window: u32,
+    /// ([`accept_h2`]) How many bytes a client may send on one connection ahead of its
+    /// readers (default 16 MiB).
+    pub h2_connection_window: u32,
 }
 
 impl Default for ServerOptions {
@@ -50,6 +63,9 @@ impl Default for ServerOptions {
             read_high_water_mark: DEFAULT_HIGH_WATER_MARK,
             write_high_water_mark: DEFAULT_HIGH_WATER_MARK,
             deflate: default_deflate(),
+            h2_max_concurrent_streams: 256,
+            h2_stream_window: 256 * 1024,
+            h2_connection_window: 16 * 1024 * 1024,
         }
     }
 }
