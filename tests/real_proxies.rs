@@ -8,9 +8,8 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
+use support::daemon::{Daemon, free_port};
 use support::pki::*;
 use support::proxies::*;
 use support::*;
@@ -25,76 +24,13 @@ const BINARIES: [&str; 4] = [
 
 /// Whether the proxies are installed; under CI they must be.
 fn installed() -> bool {
-    if BINARIES.iter().all(|b| Path::new(b).exists()) {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI must install the proxies (tests/proxies/install)"
-    );
-    eprintln!("skipped: the proxies are not installed (run tests/proxies/install)");
-    false
+    let paths = BINARIES.map(Path::new);
+    support::daemon::installed(&paths, "tests/proxies/install")
 }
 
-/// A proxy process, killed by PID and reaped when dropped.
-struct Daemon {
-    child: std::process::Child,
-    kind: &'static str,
-    port: u16,
-    what: String,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        // The scratch files (config, logs) are kept when a test fails.
-        if !std::thread::panicking() {
-            let scratch = Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("target/proxies")
-                .join(format!("{}-{}", self.kind, self.port));
-            if let Ok(target) = std::fs::read_link(&scratch) {
-                let _ = std::fs::remove_dir_all(target);
-                let _ = std::fs::remove_file(&scratch);
-            }
-            let _ = std::fs::remove_dir_all(scratch);
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-/// Starts `tests/proxies/run <args...>` on a free port and waits until it accepts connections.
+/// Starts `tests/proxies/run <kind> <port> <extra...>` and waits until it listens.
 fn start(kind: &'static str, extra: &[&str]) -> Daemon {
-    let port = free_port();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/proxies/run");
-    let child = Command::new(script)
-        .arg(kind)
-        .arg(port.to_string())
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("tests/proxies/run starts");
-    let mut daemon = Daemon {
-        child,
-        kind,
-        port,
-        what: format!("{kind} on port {port} (logs in target/proxies/{kind}-{port})"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Some(status) = daemon.child.try_wait().unwrap() {
-            panic!("{} exited with {status}", daemon.what);
-        }
-        assert!(Instant::now() < deadline, "{} never listened", daemon.what);
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    daemon
+    Daemon::start("tests/proxies/run", "target/proxies", kind, extra)
 }
 
 /// The echo servers behind the proxies: `ws` and `wss` (for `localhost`, signed by `pki`).

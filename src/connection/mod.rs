@@ -138,6 +138,9 @@ pub(crate) struct Connection {
     close_received: Option<CloseInfo>,
     eof: bool,
     shut_down: bool,
+    /// The byte stream is one of several on a connection (an HTTP/2 stream): see
+    /// [`Connection::end_stream`].
+    end_after_close: bool,
     failure: Option<WebSocketError>,
     outcome: Option<Outcome>,
     deadline: Option<Pin<Box<Sleep>>>,
@@ -151,6 +154,7 @@ impl Connection {
         io: Box<dyn Io>,
         read_buf: BytesMut,
         extensions: &str,
+        end_after_close: bool,
         config: Config,
         waker: Waker,
     ) -> Self {
@@ -198,6 +202,7 @@ impl Connection {
             close_received: None,
             eof: false,
             shut_down: false,
+            end_after_close,
             failure: None,
             outcome: None,
             deadline: None,
@@ -669,7 +674,11 @@ impl Connection {
             // Both Close frames are exchanged. The server closes TCP first (RFC 6455 7.1.1);
             // the client waits for that, up to the deadline.
             if self.config.role == Role::Client {
-                ready!(self.poll_eof());
+                if self.end_after_close {
+                    self.end_stream();
+                } else {
+                    ready!(self.poll_eof());
+                }
             }
             ready!(self.poll_shutdown());
             self.outcome = self.close_received.clone().map(|info| self.clean(info));
@@ -705,6 +714,22 @@ impl Connection {
         let _ = self.poll_shutdown();
         self.shut_down = true;
         self.eof = true;
+    }
+
+    /// Ends a client's HTTP/2 stream once the closing handshake is done. There is no TIME_WAIT
+    /// to spare the server, so the client does not wait for it: the stream ends with
+    /// END_STREAM if the server has ended its side already, and is reset (CANCEL) otherwise,
+    /// so that it stops counting against the connection's concurrent streams at once. (Some
+    /// servers, such as hypercorn 0.18, never end their side, and drop the whole connection
+    /// when an END_STREAM comes for a stream they are done with.)
+    fn end_stream(&mut self) {
+        let _ = self.poll_eof();
+        if !self.eof {
+            // Dropping the stream resets it.
+            self.io = Box::new(tokio::io::empty());
+            self.eof = true;
+            self.shut_down = true;
+        }
     }
 
     /// Reads and discards until the peer closes the TCP connection.

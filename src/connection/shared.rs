@@ -62,6 +62,7 @@ impl Shared {
                 upgraded.io,
                 upgraded.read_buf,
                 &upgraded.negotiated.extensions,
+                upgraded.end_after_close,
                 self.config.clone(),
                 self.hub_waker.clone(),
             );

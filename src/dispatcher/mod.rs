@@ -33,6 +33,8 @@ pub struct Upgraded {
     pub(crate) io: Box<dyn Io>,
     pub(crate) read_buf: BytesMut,
     pub(crate) negotiated: Negotiated,
+    /// One of several streams on a connection (HTTP/2): see [`Upgraded::ending_after_close`].
+    pub(crate) end_after_close: bool,
 }
 
 impl Upgraded {
@@ -43,7 +45,16 @@ impl Upgraded {
             io: Box::new(io),
             read_buf: leftover,
             negotiated,
+            end_after_close: false,
         }
+    }
+
+    /// Marks the stream as one of several on a connection, as an HTTP/2 stream is: once the
+    /// closing handshake is done, a client ends the stream at once rather than wait for the
+    /// server to end its side first (RFC 6455 asks that of TCP, for TIME_WAIT's sake).
+    pub fn ending_after_close(mut self) -> Self {
+        self.end_after_close = true;
+        self
     }
 
     /// What the handshake negotiated.

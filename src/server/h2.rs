@@ -120,7 +120,7 @@ fn open(
         extensions: extensions.unwrap_or_default(),
     };
     Some(WebSocketStream::from_upgraded(
-        Upgraded::new(H2Stream::new(send, recv), BytesMut::new(), negotiated),
+        Upgraded::new(H2Stream::new(send, recv), BytesMut::new(), negotiated).ending_after_close(),
         url,
         server_config(options),
     ))

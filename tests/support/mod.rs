@@ -1,6 +1,7 @@
 //! Test support: loopback servers (our server role, and raw scripted peers) and helpers.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod daemon;
 pub mod h2;
 pub mod pki;
 pub mod proxies;

@@ -135,11 +135,10 @@ pub(super) async fn open_stream(
     let (parts, recv) = response.into_parts();
     let head = http::Response::from_parts(parts, ());
     match check_extended_connect_response(request, &head) {
-        Ok(negotiated) => Ok(Upgraded::new(
-            H2Stream::new(send, recv),
-            BytesMut::new(),
-            negotiated,
-        )),
+        Ok(negotiated) => Ok(
+            Upgraded::new(H2Stream::new(send, recv), BytesMut::new(), negotiated)
+                .ending_after_close(),
+        ),
         Err(error @ HandshakeError::InvalidExtension(_)) => {
             // The stream is open: fail the WebSocket connection with 1010.
             super::http1::refuse_extension(&mut H2Stream::new(send, recv)).await;
