@@ -27,7 +27,9 @@ fn assert_syntax_error(wpt: &server::Wpt, url: &str, protocols: &[&str]) {
 fn http_origin(wpt: &server::Wpt, scheme: server::Scheme) -> String {
     match scheme {
         server::Scheme::Ws => wpt.origin(scheme).replacen("ws://", "http://", 1),
-        server::Scheme::Wss => wpt.origin(scheme).replacen("wss://", "https://", 1),
+        server::Scheme::Wss | server::Scheme::H2 => {
+            wpt.origin(scheme).replacen("wss://", "https://", 1)
+        }
     }
 }
 

@@ -88,7 +88,13 @@ wpt! {
         assert_eq!(close.event.code(), 1006);
         assert_eq!(close.ready_state, ReadyState::Closed);
         let failure = close.event.error().and_then(|e| e.failure());
-        assert!(matches!(failure, Some(Failure::Handshake(_))), "{close:?}");
+        if scheme == server::Scheme::H2 {
+            // HTTP/2 cannot carry a head that is not HTTP: the handler's answer resets the
+            // stream before any response.
+            assert!(matches!(failure, Some(Failure::Io(_))), "{close:?}");
+        } else {
+            assert!(matches!(failure, Some(Failure::Handshake(_))), "{close:?}");
+        }
         events.assert_quiet(QUIET).await;
     }
 }
@@ -152,11 +158,15 @@ wpt! {
     /// the request's `Origin`: a browser sends the page's origin; a Rust client sends the one
     /// it is given (upstream's `e.data` check, with a configured header). Then a clean close.
     fn opening_handshake_003_origin(wpt, scheme) {
+        if scheme == server::Scheme::H2 {
+            // The loopback dispatcher below speaks HTTP/1.1 only (upstream has no h2 variant).
+            return;
+        }
         let server = url::Url::parse(&wpt.url(scheme, "/")).unwrap();
         let port = server.port().unwrap();
         let (ws_scheme, http_scheme) = match scheme {
             server::Scheme::Ws => ("ws", "http"),
-            server::Scheme::Wss => ("wss", "https"),
+            server::Scheme::Wss | server::Scheme::H2 => ("wss", "https"),
         };
         let url = format!("{ws_scheme}://天気の良い日.web-platform.test:{port}/origin");
         let page_origin = format!("{http_scheme}://web-platform.test:{port}");

@@ -296,7 +296,7 @@ wpt! {
         let address = listener.local_addr().unwrap();
         let url = match scheme {
             server::Scheme::Ws => format!("ws://{address}/"),
-            server::Scheme::Wss => format!("wss://{address}/"),
+            server::Scheme::Wss | server::Scheme::H2 => format!("wss://{address}/"),
         };
         let signal = CancellationToken::new();
         signal.cancel();

@@ -98,7 +98,8 @@ pub fn types(events: &[Seen]) -> Vec<&str> {
 }
 
 /// `wpt! { /// docs  fn name(wpt, scheme) { body } }`: a Tokio test that starts the handlers
-/// and runs `body` once with `scheme` = `Scheme::Ws` and once with `Scheme::Wss`.
+/// and runs `body` with `scheme` = `Scheme::Ws`, `Scheme::Wss`, then `Scheme::H2` (`wss` over
+/// HTTP/2).
 macro_rules! wpt {
     ($(#[$meta:meta])* fn $name:ident($wpt:ident, $scheme:ident) $body:block) => {
         $(#[$meta])*

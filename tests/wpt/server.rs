@@ -40,9 +40,11 @@ pub async fn within<T>(future: impl Future<Output = T>) -> T {
 pub enum Scheme {
     Ws,
     Wss,
+    /// `wss://` over HTTP/2 (RFC 8441): upstream's `?wpt_flags=h2`.
+    H2,
 }
 
-pub const SCHEMES: [Scheme; 2] = [Scheme::Ws, Scheme::Wss];
+pub const SCHEMES: [Scheme; 3] = [Scheme::Ws, Scheme::Wss, Scheme::H2];
 
 struct Pki {
     ca: CertificateDer<'static>,
@@ -73,10 +75,15 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// The handlers, listening on 127.0.0.1 over TCP and over TLS.
+#[path = "h2.rs"]
+mod h2;
+
+/// The handlers, listening on 127.0.0.1 over TCP, over TLS, and over HTTP/2 on TLS (ALPN
+/// `h2` only, so that nothing else gets through).
 pub struct Wpt {
     ws: SocketAddr,
     wss: SocketAddr,
+    h2: SocketAddr,
 }
 
 impl Wpt {
@@ -97,6 +104,8 @@ impl Wpt {
             .with_no_client_auth()
             .with_single_cert(pki.chain.clone(), PrivateKeyDer::Pkcs8(pki.key.clone_key()))
             .unwrap();
+        let mut h2_config = config.clone();
+        h2_config.alpn_protocols = vec![b"h2".to_vec()];
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
         tokio::spawn(async move {
             while let Ok((socket, _)) = wss.accept().await {
@@ -109,9 +118,24 @@ impl Wpt {
                 });
             }
         });
+        let h2 = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let h2_address = h2.local_addr().unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(h2_config));
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = h2.accept().await {
+                socket.set_nodelay(true).unwrap();
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    if let Ok(tls) = acceptor.accept(socket).await {
+                        h2::serve(tls).await;
+                    }
+                });
+            }
+        });
         Self {
             ws: addresses.0,
             wss: addresses.1,
+            h2: h2_address,
         }
     }
 
@@ -120,6 +144,7 @@ impl Wpt {
         match scheme {
             Scheme::Ws => format!("ws://{}{path}", self.ws),
             Scheme::Wss => format!("wss://{}{path}", self.wss),
+            Scheme::H2 => format!("wss://{}{path}", self.h2),
         }
     }
 
@@ -147,10 +172,12 @@ impl Wpt {
     }
 }
 
-/// An agent that trusts the test CA.
+/// An agent that trusts the test CA and offers HTTP/2 (the `ws` and `wss` listeners do not
+/// take it; the `h2` one takes nothing else).
 pub fn agent() -> Agent {
     Agent::with_options(AgentOptions {
         tls: TlsRoots::Custom(Arc::new(tls_client_config())),
+        allow_h2: true,
         ..Default::default()
     })
 }
