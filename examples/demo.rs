@@ -1,14 +1,15 @@
 //! An embedded echo server on 127.0.0.1 (the server role), a `WebSocketStream` client that
 //! exchanges text and binary with it and closes cleanly, then the same with the EventTarget
-//! `WebSocket` and its listeners. No network beyond loopback.
+//! `WebSocket` and its listeners, then two WebSockets sharing one HTTP/2 connection (RFC 8441,
+//! experimental). No network beyond loopback.
 //!
 //! `cargo run --example demo`
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpListener;
 use whatwg_websocket::{
-    CloseInfo, Event, Message, Opened, ServerOptions, StreamOptions, WebSocket, WebSocketStream,
-    accept,
+    Agent, AgentOptions, CloseInfo, Event, Failure, Message, Opened, ServerOptions, StreamOptions,
+    WebSocket, WebSocketStream, accept, accept_h2,
 };
 
 /// Echoes every message back until the client closes.
@@ -114,5 +115,55 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     assert!(finished.await?, "the WebSocket closed cleanly");
     server.await??;
+    over_h2().await
+}
+
+/// Two WebSockets on one HTTP/2 connection (h2c with prior knowledge), each one stream.
+async fn over_h2() -> Result<(), Box<dyn std::error::Error>> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("ws://{}/demo", listener.local_addr()?);
+    tokio::spawn(async move {
+        let (socket, _) = listener.accept().await.map_err(Failure::Io)?;
+        let mut connection = accept_h2(socket, ServerOptions::default()).await?;
+        while let Some(ws) = connection.accept().await {
+            tokio::spawn(async move {
+                let Ok(Opened {
+                    mut readable,
+                    mut writable,
+                    ..
+                }) = ws.opened().await
+                else {
+                    return;
+                };
+                while let Some(Ok(message)) = readable.next().await {
+                    let _ = writable.send(message).await;
+                }
+                let _ = ws.closed().await;
+            });
+        }
+        Ok::<_, Failure>(())
+    });
+    let agent = Agent::with_options(AgentOptions {
+        h2_prior_knowledge: true,
+        h2_only: true,
+        ..Default::default()
+    });
+    for i in 1..=2 {
+        let options = StreamOptions {
+            dispatcher: Some(agent.clone().into()),
+            ..Default::default()
+        };
+        let ws = WebSocketStream::new(&url, options)?;
+        let mut opened = ws.opened().await?;
+        opened
+            .writable
+            .send(Message::text(format!("stream {i}")))
+            .await?;
+        let echoed = opened.readable.next().await.ok_or("connection ended")??;
+        println!("HTTP/2: sent and got back {echoed:?}");
+        ws.close(CloseInfo::default())?;
+        ws.closed().await?;
+    }
+    println!("HTTP/2: both WebSockets closed cleanly, over one connection");
     Ok(())
 }
