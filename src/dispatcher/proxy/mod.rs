@@ -249,7 +249,8 @@ impl ProxyAgentBuilder {
     }
 
     /// All the [`AgentOptions`] at once (the timeouts, the server's certificates, the largest
-    /// response head, which also bounds the proxy's answer to CONNECT).
+    /// response head, which also bounds the proxy's answer to CONNECT). The HTTP/2 options do
+    /// not apply: inside a tunnel the WebSocket speaks HTTP/1.1.
     pub fn options(mut self, options: AgentOptions) -> Self {
         self.options = options;
         self
