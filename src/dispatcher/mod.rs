@@ -20,6 +20,7 @@ use crate::Failure;
 pub use crate::connection::Io;
 use crate::handshake::{HandshakeRequest, Negotiated};
 pub use agent::{Agent, AgentOptions};
+pub use h2::H2Stream;
 pub use http1::upgrade_http1;
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) use proxy::judge_answers;

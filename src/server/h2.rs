@@ -9,7 +9,7 @@ use http::Request;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{ServerOptions, server_config};
+use super::{ServerOptions, accepted_extensions, server_config};
 use crate::connection::Io;
 use crate::dispatcher::Upgraded;
 use crate::dispatcher::h2::H2Stream;
@@ -101,12 +101,7 @@ fn open(
     let protocol = handshake
         .select_protocol(&options.protocols)
         .map(str::to_owned);
-    let extensions = match &options.deflate {
-        Some(deflate) if cfg!(feature = "deflate") => deflate
-            .select(&handshake.offered_extensions())
-            .map(|(_, answer)| answer),
-        _ => None,
-    };
+    let extensions = accepted_extensions(options, &handshake.offered_extensions());
     let response = handshake.response(protocol.as_deref(), extensions.as_deref());
     let send = respond.send_response(response, false).ok()?;
     let uri = handshake.request().uri();

@@ -111,12 +111,7 @@ async fn accept_inner(mut io: impl Io, options: ServerOptions) -> Result<WebSock
     let protocol = handshake
         .select_protocol(&options.protocols)
         .map(str::to_owned);
-    let extensions = match &options.deflate {
-        Some(deflate) if cfg!(feature = "deflate") => deflate
-            .select(&handshake.offered_extensions())
-            .map(|(_, answer)| answer),
-        _ => None,
-    };
+    let extensions = accepted_extensions(&options, &handshake.offered_extensions());
     let mut response = String::with_capacity(256);
     handshake.encode_response_with_extensions(
         protocol.as_deref(),
@@ -158,6 +153,17 @@ pub fn accept_upgraded(
         url,
         server_config(options),
     )
+}
+
+/// The answer to the client's extension offers: permessage-deflate's, if configured and
+/// offered.
+fn accepted_extensions(options: &ServerOptions, offered: &str) -> Option<String> {
+    match &options.deflate {
+        Some(deflate) if cfg!(feature = "deflate") => {
+            deflate.select(offered).map(|(_, answer)| answer)
+        }
+        _ => None,
+    }
 }
 
 fn server_config(options: &ServerOptions) -> Config {

@@ -6,13 +6,14 @@
 
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll, Waker, ready};
 
 use bytes::{Buf, Bytes, BytesMut};
 use h2::server::SendResponse;
-use h2::{Reason, RecvStream, SendStream};
+use h2::{Reason, RecvStream};
 use http::header::{self, HeaderValue};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use whatwg_websocket::dispatcher::H2Stream;
 
 /// A `Sec-WebSocket-Key` for the translated request (HTTP/2 has none; the handlers' accept
 /// value is dropped in translation).
@@ -61,13 +62,11 @@ where
         }
         head.push_str("\r\n");
         let stream = Translated {
-            respond: Some(respond),
-            send: None,
-            recv,
+            respond: Some((respond, recv)),
+            stream: None,
             request_head: Bytes::from(head),
             response_head: BytesMut::new(),
-            unread: Bytes::new(),
-            ended: false,
+            reader: None,
         };
         tokio::spawn(super::route(stream));
     }
@@ -76,56 +75,56 @@ where
 /// An extended CONNECT stream that speaks HTTP/1.1 to the handler.
 struct Translated {
     /// Until the handler's response head has been translated.
-    respond: Option<SendResponse<Bytes>>,
-    send: Option<SendStream<Bytes>>,
-    recv: RecvStream,
+    respond: Option<(SendResponse<Bytes>, RecvStream)>,
+    /// After a `101`: the stream itself.
+    stream: Option<H2Stream>,
     /// The HTTP/1.1 request the handler reads first.
     request_head: Bytes,
     /// The handler's response head, until complete.
     response_head: BytesMut,
-    unread: Bytes,
-    ended: bool,
+    /// A read waiting for the response (and so for the stream).
+    reader: Option<Waker>,
 }
 
 impl Translated {
-    /// Translates the handler's complete response head; returns the bytes after it.
+    /// Translates the handler's response head once complete; returns the bytes after it.
     fn respond(&mut self) -> io::Result<Option<Bytes>> {
         let mut headers = [httparse::EMPTY_HEADER; 32];
         let mut parsed = httparse::Response::new(&mut headers);
         let len = match parsed.parse(&self.response_head) {
-            Ok(httparse::Status::Complete(len)) => len,
             Ok(httparse::Status::Partial) => return Ok(None),
-            Err(_) => {
-                // Not HTTP (`/invalid`): the stream is reset.
-                let mut respond = self.respond.take().expect("not answered yet");
-                respond.send_reset(Reason::PROTOCOL_ERROR);
-                self.ended = true;
-                return Ok(Some(Bytes::new()));
-            }
+            Ok(httparse::Status::Complete(len)) => Some(len),
+            Err(_) => None,
+        };
+        let (mut respond, recv) = self.respond.take().expect("unanswered");
+        let Some(len) = len else {
+            // Not HTTP (`/invalid`): the stream is reset.
+            respond.send_reset(Reason::PROTOCOL_ERROR);
+            return Ok(Some(Bytes::new()));
         };
         let code = parsed.code.unwrap_or(500);
         let mut response = http::Response::new(());
-        *response.status_mut() = if code == 101 {
-            http::StatusCode::OK
-        } else {
-            http::StatusCode::from_u16(code).unwrap()
+        *response.status_mut() = match code {
+            101 => http::StatusCode::OK,
+            code => http::StatusCode::from_u16(code).unwrap(),
         };
         for h in parsed.headers.iter() {
-            let name = h.name.to_ascii_lowercase();
-            if name.starts_with("sec-websocket-protocol") || name == "sec-websocket-extensions" {
-                response.headers_mut().append(
-                    header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
-                    HeaderValue::from_bytes(h.value).unwrap(),
-                );
+            let name = header::HeaderName::from_bytes(h.name.as_bytes()).unwrap();
+            if name == header::SEC_WEBSOCKET_PROTOCOL || name == header::SEC_WEBSOCKET_EXTENSIONS {
+                response
+                    .headers_mut()
+                    .append(name, HeaderValue::from_bytes(h.value).unwrap());
             }
         }
-        let mut respond = self.respond.take().expect("not answered yet");
         let rest = self.response_head.split_off(len).freeze();
         if code == 101 {
-            self.send = Some(respond.send_response(response, false).map_err(to_io)?);
+            let send = respond.send_response(response, false).map_err(to_io)?;
+            self.stream = Some(H2Stream::new(send, recv));
+            if let Some(reader) = self.reader.take() {
+                reader.wake();
+            }
         } else {
             let _ = respond.send_response(response, true);
-            self.ended = true;
         }
         Ok(Some(rest))
     }
@@ -148,18 +147,16 @@ impl AsyncRead for Translated {
             this.request_head.advance(n);
             return Poll::Ready(Ok(()));
         }
-        while this.unread.is_empty() {
-            match ready!(this.recv.poll_data(cx)) {
-                Some(Ok(data)) => this.unread = data,
-                Some(Err(error)) => return Poll::Ready(Err(to_io(error))),
-                None => return Poll::Ready(Ok(())),
+        match &mut this.stream {
+            Some(stream) => Pin::new(stream).poll_read(cx, buf),
+            // Frames come after the `101`.
+            None if this.respond.is_some() => {
+                this.reader = Some(cx.waker().clone());
+                Poll::Pending
             }
+            // Answered with another status, or reset.
+            None => Poll::Ready(Ok(())),
         }
-        let n = this.unread.len().min(buf.remaining());
-        buf.put_slice(&this.unread[..n]);
-        this.unread.advance(n);
-        let _ = this.recv.flow_control().release_capacity(n);
-        Poll::Ready(Ok(()))
     }
 }
 
@@ -173,46 +170,33 @@ impl AsyncWrite for Translated {
         if this.respond.is_some() {
             this.response_head.extend_from_slice(buf);
             if let Some(rest) = this.respond()?
-                && !rest.is_empty()
-                && let Some(send) = &mut this.send
+                && let Some(stream) = &mut this.stream
             {
-                send.send_data(rest, false).map_err(to_io)?;
+                // The bytes that followed the head (a Close in `/simple_handshake`).
+                let mut rest = &rest[..];
+                while !rest.is_empty() {
+                    let n = ready!(Pin::new(&mut *stream).poll_write(cx, rest))?;
+                    rest = &rest[n..];
+                }
             }
             return Poll::Ready(Ok(buf.len()));
         }
-        let Some(send) = &mut this.send else {
+        match &mut this.stream {
+            Some(stream) => Pin::new(stream).poll_write(cx, buf),
             // Answered without a stream to write on: discarded.
-            return Poll::Ready(Ok(buf.len()));
-        };
-        send.reserve_capacity(buf.len());
-        let n = loop {
-            let capacity = send.capacity();
-            if capacity > 0 {
-                break capacity.min(buf.len());
-            }
-            match ready!(send.poll_capacity(cx)) {
-                Some(Ok(_)) => {}
-                Some(Err(error)) => return Poll::Ready(Err(to_io(error))),
-                None => return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into())),
-            }
-        };
-        send.send_data(Bytes::copy_from_slice(&buf[..n]), false)
-            .map_err(to_io)?;
-        Poll::Ready(Ok(n))
+            None => Poll::Ready(Ok(buf.len())),
+        }
     }
 
     fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(Ok(()))
     }
 
-    fn poll_shutdown(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if !self.ended {
-            self.ended = true;
-            if let Some(send) = &mut self.send {
-                let _ = send.send_data(Bytes::new(), true);
-            }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.stream {
+            Some(stream) => Pin::new(stream).poll_shutdown(cx),
+            None => Poll::Ready(Ok(())),
         }
-        Poll::Ready(Ok(()))
     }
 }
 
@@ -220,12 +204,10 @@ impl Drop for Translated {
     /// A handler dropping its TCP socket sends FIN: here, END_STREAM (a reset could overtake
     /// the response and the bytes before it, as a TCP RST discards unread data).
     fn drop(&mut self) {
-        if self.ended {
-            return;
-        }
-        if let Some(send) = &mut self.send {
-            let _ = send.send_data(Bytes::new(), true);
-        } else if let Some(respond) = &mut self.respond {
+        if let Some(stream) = &mut self.stream {
+            let mut cx = Context::from_waker(Waker::noop());
+            let _ = Pin::new(stream).poll_shutdown(&mut cx);
+        } else if let Some((respond, _)) = &mut self.respond {
             respond.send_reset(Reason::CANCEL);
         }
     }

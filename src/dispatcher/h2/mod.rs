@@ -21,7 +21,7 @@ use crate::handshake::{
     HandshakeError, HandshakeRequest, PROTOCOL, check_extended_connect_response,
     extended_connect_request,
 };
-pub(crate) use stream::H2Stream;
+pub use stream::H2Stream;
 
 /// The HTTP/2 settings of a client connection.
 #[derive(Clone, Copy, Debug)]

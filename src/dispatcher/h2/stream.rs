@@ -14,8 +14,10 @@ use bytes::{Buf, Bytes};
 use h2::{Reason, RecvStream, SendStream};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// An HTTP/2 stream carrying a WebSocket.
-pub(crate) struct H2Stream {
+/// An HTTP/2 stream carrying a WebSocket, as a byte stream: what this crate's HTTP/2 client
+/// and server use, and what a server built on `h2` or hyper itself can hand to
+/// [`accept_upgraded`](crate::accept_upgraded) after answering an extended CONNECT with `200`.
+pub struct H2Stream {
     send: SendStream<Bytes>,
     recv: RecvStream,
     /// Received bytes not read yet.
@@ -24,8 +26,17 @@ pub(crate) struct H2Stream {
     ended: bool,
 }
 
+impl std::fmt::Debug for H2Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("H2Stream")
+            .field("ended", &self.ended)
+            .finish_non_exhaustive()
+    }
+}
+
 impl H2Stream {
-    pub(crate) fn new(send: SendStream<Bytes>, recv: RecvStream) -> Self {
+    /// The byte stream over the two halves of an open HTTP/2 stream.
+    pub fn new(send: SendStream<Bytes>, recv: RecvStream) -> Self {
         Self {
             send,
             recv,
