@@ -12,7 +12,7 @@ mod support;
 use std::path::Path;
 
 use futures_util::{SinkExt, StreamExt};
-use support::daemon::{Daemon, free_port};
+use support::daemon::Daemon;
 use support::pki::*;
 use support::proxies::{opening_error, through};
 use support::*;
@@ -34,35 +34,6 @@ fn installed() -> bool {
 
 fn start(kind: &str, extra: &[&str]) -> Daemon {
     Daemon::start("tests/h2peers/run", "target/h2peers", kind, extra)
-}
-
-/// The test certificate and key in files, for servers outside the process.
-struct PemFiles(std::path::PathBuf);
-
-impl PemFiles {
-    fn new(pki: &TestPki) -> Self {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("target/h2peers")
-            .join(format!("pem-{}-{}", std::process::id(), free_port()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("cert.pem"), &pki.server_pem.0).unwrap();
-        std::fs::write(dir.join("key.pem"), &pki.server_pem.1).unwrap();
-        Self(dir)
-    }
-
-    fn cert(&self) -> String {
-        self.0.join("cert.pem").to_str().unwrap().to_owned()
-    }
-
-    fn key(&self) -> String {
-        self.0.join("key.pem").to_str().unwrap().to_owned()
-    }
-}
-
-impl Drop for PemFiles {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 fn agent(pki: &TestPki, h2_only: bool) -> Agent {
@@ -127,7 +98,7 @@ async fn hypercorn_over_h2c_and_tls() {
         return;
     }
     let pki = pki();
-    let pem = PemFiles::new(&pki);
+    let pem = PemFiles::new(&pki, "h2peers");
     let plain = start("hypercorn", &[]);
     let secure = start("hypercorn-tls", &[&pem.cert(), &pem.key()]);
     let h2_only = agent(&pki, true);
@@ -147,7 +118,7 @@ async fn node_http2_with_enable_connect_protocol() {
         return;
     }
     let pki = pki();
-    let pem = PemFiles::new(&pki);
+    let pem = PemFiles::new(&pki, "h2peers");
     let plain = start("node-h2", &[]);
     let secure = start("node-h2", &[&pem.cert(), &pem.key()]);
     let h2_only = agent(&pki, true);
@@ -181,7 +152,7 @@ async fn node_http2_without_extended_connect_falls_back_to_http1() {
         return;
     }
     let pki = pki();
-    let pem = PemFiles::new(&pki);
+    let pem = PemFiles::new(&pki, "h2peers");
     let node = start("node-h2-noconnect", &[&pem.cert(), &pem.key()]);
     falls_back(&format!("wss://localhost:{}/", node.port), &pki, &node.what).await;
 }
@@ -192,7 +163,7 @@ async fn nginx_with_http2_falls_back_to_http1() {
         return;
     }
     let pki = pki();
-    let pem = PemFiles::new(&pki);
+    let pem = PemFiles::new(&pki, "h2peers");
     let backend = echo_server(ServerOptions {
         protocols: vec!["chat".into()],
         ..Default::default()

@@ -7,9 +7,9 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use support::daemon::{Daemon, free_port};
+use support::daemon::Daemon;
 use support::pki::*;
 use support::proxies::*;
 use support::*;
@@ -225,31 +225,6 @@ async fn microsocks_with_username_and_password() {
     }
 }
 
-/// Writes `pki`'s server certificate and key where nginx can read them; removed when dropped.
-struct PemFiles(PathBuf);
-
-impl PemFiles {
-    fn new(pki: &TestPki) -> Self {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("target/proxies")
-            .join(format!("pem-{}-{}", std::process::id(), free_port()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("cert.pem"), &pki.server_pem.0).unwrap();
-        std::fs::write(dir.join("key.pem"), &pki.server_pem.1).unwrap();
-        Self(dir)
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.0.join(name).to_str().unwrap().to_owned()
-    }
-}
-
-impl Drop for PemFiles {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 #[tokio::test]
 async fn an_https_proxy_nginx_tls_in_front_of_tinyproxy() {
     if !installed() {
@@ -258,15 +233,11 @@ async fn an_https_proxy_nginx_tls_in_front_of_tinyproxy() {
     let proxy_pki = pki();
     let origin_pki = pki();
     let origins = origins(&origin_pki).await;
-    let pem = PemFiles::new(&proxy_pki);
+    let pem = PemFiles::new(&proxy_pki, "proxies");
     let https_proxy = |upstream: &Daemon| {
         start(
             "nginx-tls",
-            &[
-                &upstream.port.to_string(),
-                &pem.path("cert.pem"),
-                &pem.path("key.pem"),
-            ],
+            &[&upstream.port.to_string(), &pem.cert(), &pem.key()],
         )
     };
     let agent = |nginx: &Daemon, userinfo: &str| {

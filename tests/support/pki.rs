@@ -88,3 +88,37 @@ pub async fn tls_echo_server(pki: &TestPki) -> std::net::SocketAddr {
     })
     .await
 }
+
+/// `pki`'s server certificate and key written to files under `target/<scratch>`, for servers
+/// outside the process; removed when dropped.
+pub struct PemFiles(std::path::PathBuf);
+
+impl PemFiles {
+    pub fn new(pki: &TestPki, scratch: &str) -> Self {
+        let unique = super::daemon::free_port();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("target")
+            .join(scratch)
+            .join(format!("pem-{}-{unique}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("cert.pem"), &pki.server_pem.0).unwrap();
+        std::fs::write(dir.join("key.pem"), &pki.server_pem.1).unwrap();
+        Self(dir)
+    }
+
+    /// The certificate's path.
+    pub fn cert(&self) -> String {
+        self.0.join("cert.pem").to_str().unwrap().to_owned()
+    }
+
+    /// The key's path.
+    pub fn key(&self) -> String {
+        self.0.join("key.pem").to_str().unwrap().to_owned()
+    }
+}
+
+impl Drop for PemFiles {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
