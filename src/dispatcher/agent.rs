@@ -24,7 +24,7 @@ pub struct AgentOptions {
     pub handshake_timeout: Duration,
     /// The certificates `wss` trusts (default: the webpki roots).
     pub tls: TlsRoots,
-    /// The largest HTTP response head accepted (default 64 KiB).
+    /// The largest HTTP response head accepted (default 64 KiB; over HTTP/2, the header list).
     pub max_response_head_size: usize,
     /// Offer HTTP/2 to `wss` servers (ALPN `h2, http/1.1`) and open WebSockets over it by
     /// extended CONNECT (RFC 8441), many on one connection, where the server allows it; others
@@ -199,6 +199,7 @@ impl Agent {
         let settings = H2Settings {
             stream_window: options.h2_stream_window,
             connection_window: options.h2_connection_window,
+            max_head: u32::try_from(options.max_response_head_size).unwrap_or(u32::MAX),
         };
         let tcp = self.connect_tcp(request).await?;
         let setup = async {

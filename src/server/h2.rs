@@ -22,7 +22,7 @@ use crate::{Failure, WebSocketStream};
 /// [`abort`](Self::abort).
 #[derive(Debug)]
 pub struct H2Connection {
-    incoming: mpsc::UnboundedReceiver<WebSocketStream>,
+    incoming: mpsc::Receiver<WebSocketStream>,
     abort: CancellationToken,
 }
 
@@ -46,6 +46,7 @@ pub async fn accept_h2(io: impl Io, options: ServerOptions) -> Result<H2Connecti
     builder
         .enable_connect_protocol()
         .max_concurrent_streams(options.h2_max_concurrent_streams)
+        .max_header_list_size(u32::try_from(options.max_request_head_size).unwrap_or(u32::MAX))
         .initial_window_size(options.h2_stream_window)
         .initial_connection_window_size(options.h2_connection_window);
     let mut connection =
@@ -53,7 +54,10 @@ pub async fn accept_h2(io: impl Io, options: ServerOptions) -> Result<H2Connecti
             .await
             .map_err(|_| Failure::Timeout("opening handshake"))?
             .map_err(|e| Failure::Io(crate::dispatcher::h2::stream::to_io(e)))?;
-    let (sender, incoming) = mpsc::unbounded_channel();
+    // Bounded like the streams themselves: a client that opens and resets streams faster than
+    // the application accepts them gets the excess reset, not queued.
+    let backlog = usize::try_from(options.h2_max_concurrent_streams).unwrap_or(usize::MAX);
+    let (sender, incoming) = mpsc::channel(backlog.clamp(1, 4096));
     let abort = CancellationToken::new();
     let aborted = abort.clone();
     tokio::spawn(async move {
@@ -62,8 +66,9 @@ pub async fn accept_h2(io: impl Io, options: ServerOptions) -> Result<H2Connecti
                 next = connection.accept() => match next {
                     Some(Ok((request, respond))) => {
                         if let Some(ws) = open(request, respond, &options) {
-                            // Nobody accepting: the stream is dropped, which resets it.
-                            let _ = sender.send(ws);
+                            // Nobody accepting, or too many waiting: the stream is dropped,
+                            // which resets it.
+                            let _ = sender.try_send(ws);
                         }
                     }
                     Some(Err(_)) | None => break,

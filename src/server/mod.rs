@@ -30,7 +30,7 @@ pub struct ServerOptions {
     pub limits: Limits,
     /// How long the closing handshake may take (default 5 s).
     pub close_timeout: Duration,
-    /// The largest request head accepted (default 64 KiB).
+    /// The largest request head accepted (default 64 KiB; over HTTP/2, the header list).
     pub max_request_head_size: usize,
     /// How long the client may take to send its request (default 30 s).
     pub handshake_timeout: Duration,

@@ -28,6 +28,8 @@ pub use stream::H2Stream;
 pub(super) struct H2Settings {
     pub(super) stream_window: u32,
     pub(super) connection_window: u32,
+    /// The largest response header list accepted (the HTTP/1.1 head limit).
+    pub(super) max_head: u32,
 }
 
 /// Where an HTTP/2 connection goes.
@@ -91,6 +93,7 @@ pub(super) async fn handshake(
     let (send_request, mut connection) = h2::client::Builder::new()
         .initial_window_size(settings.stream_window)
         .initial_connection_window_size(settings.connection_window)
+        .max_header_list_size(settings.max_head)
         .enable_push(false)
         .handshake::<_, Bytes>(io)
         .await
