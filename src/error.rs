@@ -19,6 +19,10 @@ pub enum Error {
     InvalidAccess(String),
     /// `TypeError`: an argument of the wrong range or shape.
     Type(String),
+    /// `QuotaExceededError`: a ping while the write buffer holds the write high-water mark or
+    /// more for a peer that does not read. Wait for the buffer to drain (a send or a flush on
+    /// the stream face; `buffered_amount` on the EventTarget face), then ping again.
+    QuotaExceeded(String),
     /// `WebSocketError`: the connection failed or closed.
     WebSocket(WebSocketError),
 }
@@ -31,6 +35,7 @@ impl Error {
             Self::InvalidState(_) => "InvalidStateError",
             Self::InvalidAccess(_) => "InvalidAccessError",
             Self::Type(_) => "TypeError",
+            Self::QuotaExceeded(_) => "QuotaExceededError",
             Self::WebSocket(_) => "WebSocketError",
         }
     }
@@ -39,7 +44,11 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Syntax(m) | Self::InvalidState(m) | Self::InvalidAccess(m) | Self::Type(m) => {
+            Self::Syntax(m)
+            | Self::InvalidState(m)
+            | Self::InvalidAccess(m)
+            | Self::Type(m)
+            | Self::QuotaExceeded(m) => {
                 write!(f, "{}: {m}", self.name())
             }
             Self::WebSocket(e) => fmt::Display::fmt(e, f),
@@ -83,6 +92,8 @@ pub enum Failure {
     /// The peer closed while data we sent was still unsent (it may never be read): the
     /// closing handshake completed, but not cleanly. The error carries the peer's code.
     UnsentData,
+    /// `terminate()` closed the connection without the closing handshake.
+    Terminated,
 }
 
 impl fmt::Display for Failure {
@@ -96,6 +107,7 @@ impl fmt::Display for Failure {
             Self::Timeout(what) => write!(f, "{what} timed out"),
             Self::ConnectionClosed => f.write_str("connection closed without a closing handshake"),
             Self::UnsentData => f.write_str("the peer closed while data was still unsent"),
+            Self::Terminated => f.write_str("terminated without the closing handshake"),
         }
     }
 }

@@ -166,17 +166,26 @@ pub fn inflate(data: &[u8]) {
         step,
     );
 
-    // And the bytes, compressed by us, inflate back (below the limit, exactly).
+    // And the bytes, compressed by us, inflate back (below the limit, exactly), whether each
+    // message is compressed always or only when it shrinks (then the next ones still inflate).
     let mut deflater = Deflater::new(Role::Server, &params, u32::from(control % 10));
     let mut decoder = MessageDecoder::with_deflate(Role::Client, LIMITS, &params);
-    for message in [data, data] {
+    for (message, if_smaller) in [(data, true), (data, false), (data, true)] {
         let message = &message[..message.len().min(LIMITS.max_message_size)];
+        let (rsv, payload) = if if_smaller {
+            match deflater.compress_if_smaller(message) {
+                Some(payload) => (RSV1, payload),
+                None => (0, bytes::Bytes::copy_from_slice(message)),
+            }
+        } else {
+            (RSV1, deflater.compress(message))
+        };
         let mut wire = BytesMut::new();
         Frame {
             fin: true,
-            rsv: RSV1,
+            rsv,
             opcode: OpCode::Binary,
-            payload: deflater.compress(message),
+            payload,
         }
         .encode(None, &mut wire);
         match decoder.decode(&mut wire) {

@@ -6,37 +6,14 @@ mod support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use support::{echo_server, raw_once, serve_once, within};
+use support::{busy, echo_server, next_event as next, raw_once, record, serve_once, within};
 use tokio::sync::mpsc;
 use whatwg_websocket::proto::{CloseFrame, Frame, Incoming, OpCode};
 use whatwg_websocket::{
     Event, Failure, MessageData, ReadyState, ServerOptions, WebSocket, WebSocketInit, ping,
 };
-
-/// Forwards every event of the listed types to a channel, as `(type, event)`.
-fn record(ws: &WebSocket, types: &[&'static str]) -> mpsc::UnboundedReceiver<Event> {
-    let (tx, rx) = mpsc::unbounded_channel();
-    for &event_type in types {
-        let tx = tx.clone();
-        ws.add_event_listener(event_type, move |event: &Event| {
-            let _ = tx.send(event.clone());
-        });
-    }
-    rx
-}
-
-async fn next(rx: &mut mpsc::UnboundedReceiver<Event>) -> Event {
-    within(rx.recv()).await.expect("an event")
-}
-
-fn busy(duration: Duration) {
-    let start = Instant::now();
-    while start.elapsed() < duration {
-        std::hint::spin_loop();
-    }
-}
 
 #[tokio::test]
 async fn echo_open_message_close_in_order() {

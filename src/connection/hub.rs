@@ -22,9 +22,11 @@ pub(crate) enum Slot {
     Lifecycle = 2,
     /// `opened`.
     Opened = 3,
+    /// The task that finishes a closing nobody else drives (see `shared::Shared::close`).
+    Closer = 4,
 }
 
-const SLOTS: usize = 4;
+const SLOTS: usize = 5;
 
 /// One lock-free waker slot per party: registering the same waker again costs a comparison,
 /// not a lock.
@@ -32,7 +34,7 @@ const SLOTS: usize = 4;
 pub(crate) struct WakerHub {
     wakers: [AtomicWaker; SLOTS],
     /// A bit per slot that has ever been registered: a wake-up skips the parties that never
-    /// waited (most connections use two or three of the four). Bits are never cleared, so a
+    /// waited (most connections use two or three of the five). Bits are never cleared, so a
     /// registration can never be missed.
     used: AtomicU8,
 }
@@ -57,6 +59,12 @@ impl WakerHub {
     /// Wakes the party in `slot`, if one waits.
     pub(crate) fn wake_slot(&self, slot: Slot) {
         self.wakers[slot as usize].wake();
+    }
+
+    /// Wakes the parties that drive the closing: `closed` and the closer task.
+    pub(crate) fn wake_drivers(&self) {
+        self.wake_slot(Slot::Lifecycle);
+        self.wake_slot(Slot::Closer);
     }
 
     /// Wakes every party that waits.

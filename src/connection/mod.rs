@@ -6,13 +6,13 @@
 //! Nothing here spawns or locks: the faces wrap it in their own synchronisation, and every
 //! poll of the socket or timer uses the [`WakerHub`]'s waker so that all waiting faces wake.
 
+mod closing;
 pub(crate) mod hub;
 pub(crate) mod shared;
 
 use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, Waker, ready};
 use std::time::Duration;
 
@@ -25,7 +25,7 @@ use crate::proto::deflate::DeflateOptions;
 use crate::proto::deflate::{DeflateParams, codec::Deflater};
 use crate::proto::{
     CloseCode, CloseFrame, Frame, FrameEncoder, Incoming, Limits, MAX_CONTROL_PAYLOAD, Message,
-    MessageDecoder, OpCode, ProtocolError, Role,
+    MessageDecoder, OpCode, Role,
 };
 use crate::{CloseInfo, Failure, WebSocketError};
 
@@ -101,6 +101,8 @@ pub(crate) enum SendError {
     Closing,
     /// The connection failed.
     Failed(WebSocketError),
+    /// (Pings) the write buffer holds the write high-water mark or more.
+    Full,
 }
 
 pub(crate) struct Connection {
@@ -136,6 +138,8 @@ pub(crate) struct Connection {
     pending_pong: Option<Bytes>,
     close_sent: bool,
     close_received: Option<CloseInfo>,
+    /// Every handle is gone: messages that arrive are discarded.
+    abandoned: bool,
     eof: bool,
     shut_down: bool,
     /// The byte stream is one of several on a connection (an HTTP/2 stream): see
@@ -200,6 +204,7 @@ impl Connection {
             pending_pong: None,
             close_sent: false,
             close_received: None,
+            abandoned: false,
             eof: false,
             shut_down: false,
             end_after_close,
@@ -232,18 +237,30 @@ impl Connection {
         !self.inbound.is_empty()
     }
 
-    /// The failure the connection met, if any.
-    pub(crate) fn failure(&self) -> Option<&WebSocketError> {
-        self.failure.as_ref()
+    /// Why no more messages come, when it is an error: the failure the connection met, or an
+    /// unclean outcome (a closing handshake that timed out, `terminate()`).
+    pub(crate) fn end_error(&self) -> Option<&WebSocketError> {
+        match (&self.failure, &self.outcome) {
+            (Some(failure), _) => Some(failure),
+            (None, Some(Outcome::Unclean(error))) => Some(error),
+            _ => None,
+        }
     }
 
     /// Reads and decodes until a data message arrives, handling control frames on the way.
+    /// After our Close, the close timeout ends it (`Ready(None)`) even while the peer keeps
+    /// sending.
     fn poll_incoming(&mut self) -> Poll<Option<Message>> {
         loop {
-            if self.close_received.is_some() || self.failure.is_some() {
+            if self.close_received.is_some() || self.failure.is_some() || self.outcome.is_some() {
                 // Send the reply to a Close (or our failing Close) without waiting for `closed`.
-                let _ = self.poll_write_buf();
+                let _ = self.poll_send();
                 return Poll::Ready(None);
+            }
+            if self.close_sent && self.deadline_passed() {
+                // By the clock: a peer that keeps sending never lets this loop wait.
+                self.time_out();
+                continue;
             }
             // An empty buffer holds no frame (a partial frame's header stays in the buffer
             // until its payload is complete): skip straight to reading.
@@ -254,9 +271,9 @@ impl Connection {
             };
             match decoded {
                 Ok(Some(Incoming::Message(message))) => {
-                    if self.queued() != 0 {
+                    if self.queued() != 0 || self.unflushed {
                         // A pong (or a Close reply) queued on the way: send it now.
-                        let _ = self.poll_write_buf();
+                        let _ = self.poll_send();
                     }
                     return Poll::Ready(Some(message));
                 }
@@ -276,8 +293,11 @@ impl Connection {
                 Ok(None) => {}
             }
             // Answer pings (and send anything else queued) before waiting for more input.
-            let _ = self.poll_write_buf();
+            if self.queued() != 0 || self.unflushed {
+                let _ = self.poll_send();
+            }
             match self.poll_fill() {
+                Poll::Pending if self.poll_deadline() => {}
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Ok(0)) => {
                     self.eof = true;
@@ -411,8 +431,10 @@ impl Connection {
         #[cfg(feature = "deflate")]
         if let Some((deflater, min_size)) = &mut self.deflater
             && frame.payload.len() >= *min_size
+            && let Some(compressed) = deflater.compress_if_smaller(&frame.payload)
         {
-            frame.payload = deflater.compress(&frame.payload);
+            // A message that does not shrink goes as it is.
+            frame.payload = compressed;
             frame.rsv = crate::proto::RSV1;
         }
         self.encoder.encode(&frame, &mut self.write_buf);
@@ -430,38 +452,67 @@ impl Connection {
         self.write_buf.len() - self.write_pos
     }
 
-    /// Queues a ping; `payload` must be at most 125 bytes. Ignored once closing.
-    pub(crate) fn ping(&mut self, payload: &[u8]) {
+    /// Queues a ping; `payload` must be at most 125 bytes. Ignored once closing; refused
+    /// (`Full`) while the write high-water mark or more is queued for a peer that does not
+    /// read, so that pings cannot grow the write buffer without bound.
+    pub(crate) fn ping(&mut self, payload: &[u8]) -> Result<(), SendError> {
         debug_assert!(payload.len() <= MAX_CONTROL_PAYLOAD);
-        if !self.is_closing() {
-            let frame = Frame::new(OpCode::Ping, Bytes::copy_from_slice(payload));
-            self.encoder.encode(&frame, &mut self.write_buf);
-            let _ = self.poll_write_buf();
+        if self.is_closing() {
+            return Ok(());
         }
+        if self.queued() >= self.config.write_high_water_mark {
+            let _ = self.poll_send();
+            if self.queued() >= self.config.write_high_water_mark {
+                return Err(SendError::Full);
+            }
+        }
+        let frame = Frame::new(OpCode::Ping, Bytes::copy_from_slice(payload));
+        self.encoder.encode(&frame, &mut self.write_buf);
+        let _ = self.poll_send();
+        Ok(())
     }
 
     /// Writes everything queued and flushes the socket. Fails once the peer's Close arrived
-    /// with data still unsent: that data may never be read.
+    /// with data still unsent (that data may never be read), and once the connection ended
+    /// uncleanly. Ends within the close timeout once closing has started.
     pub(crate) fn poll_flush(&mut self) -> Poll<Result<(), SendError>> {
         if self.unsent_at_close {
             return Poll::Ready(Err(SendError::Closing));
         }
-        match ready!(self.poll_write_buf()) {
-            Ok(()) if !self.unflushed => Poll::Ready(Ok(())),
+        if let Some(Outcome::Unclean(error)) = &self.outcome {
+            return Poll::Ready(Err(SendError::Failed(error.clone())));
+        }
+        match self.poll_send() {
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
+            Poll::Ready(Err(())) => Poll::Ready(Err(self.send_error())),
+            Poll::Pending if self.poll_deadline() => self.poll_flush(),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Writes everything queued, then flushes the socket if anything went to it since its
+    /// last flush (a TLS stream may hold what it took until then). `Err(())` when the socket
+    /// broke (the failure is recorded).
+    fn poll_send(&mut self) -> Poll<Result<(), ()>> {
+        ready!(self.poll_write_buf())?;
+        if !self.unflushed {
+            return Poll::Ready(Ok(()));
+        }
+        if self.shut_down {
+            self.unflushed = false;
+            return Poll::Ready(Err(()));
+        }
+        let mut cx = Context::from_waker(&self.waker);
+        match ready!(Pin::new(&mut self.io).poll_flush(&mut cx)) {
             Ok(()) => {
-                let mut cx = Context::from_waker(&self.waker);
-                match ready!(Pin::new(&mut self.io).poll_flush(&mut cx)) {
-                    Ok(()) => {
-                        self.unflushed = false;
-                        Poll::Ready(Ok(()))
-                    }
-                    Err(error) => {
-                        self.fail(Failure::Io(error));
-                        Poll::Ready(Err(self.send_error()))
-                    }
-                }
+                self.unflushed = false;
+                Poll::Ready(Ok(()))
             }
-            Err(()) => Poll::Ready(Err(self.send_error())),
+            Err(error) => {
+                self.shut_down = true;
+                self.fail(Failure::Io(error));
+                Poll::Ready(Err(()))
+            }
         }
     }
 
@@ -536,220 +587,5 @@ impl Connection {
             self.write_buf = BytesMut::new();
         }
         Poll::Ready(Ok(()))
-    }
-
-    // ----- closing -----
-
-    /// Starts the closing handshake with `info` (already validated), unless it has started.
-    pub(crate) fn close(&mut self, info: &CloseInfo) {
-        if self.is_closing() {
-            return;
-        }
-        let payload = match info.close_code.and_then(|c| CloseCode::try_from(c).ok()) {
-            Some(code) => CloseFrame::new(code, info.reason.as_str())
-                .map(|f| f.to_payload())
-                .unwrap_or_default(),
-            None => Bytes::new(),
-        };
-        self.send_close_frame(payload);
-        self.start_deadline();
-    }
-
-    /// Every handle is gone: close with 1001 unless closing already, and send what the socket
-    /// takes now. Nothing waits for the peer.
-    /// No timer is started: this may run outside the runtime, when the last handle is dropped.
-    pub(crate) fn abandon(&mut self) {
-        if !self.is_closing() {
-            let close = CloseFrame::new(CloseCode::GOING_AWAY, "").map(|f| f.to_payload());
-            self.send_close_frame(close.unwrap_or_default());
-        }
-        let _ = self.poll_write_buf();
-        let _ = self.poll_shutdown();
-    }
-
-    fn send_close_frame(&mut self, payload: Bytes) {
-        self.encoder
-            .encode(&Frame::new(OpCode::Close, payload), &mut self.write_buf);
-        self.close_sent = true;
-    }
-
-    /// Starts the close timeout. Outside a Tokio runtime (a handle dropped after the runtime,
-    /// another executor) there is no timer to start; `poll_closed` starts it when polled within
-    /// one.
-    fn start_deadline(&mut self) {
-        if self.deadline.is_none() && tokio::runtime::Handle::try_current().is_ok() {
-            self.deadline = Some(Box::pin(tokio::time::sleep(self.config.close_timeout)));
-        }
-    }
-
-    /// Fails the connection because the peer broke the protocol: sends the mapped close code.
-    fn fail_protocol(&mut self, error: ProtocolError) {
-        if !self.close_sent {
-            let code = CloseCode::from(&error);
-            let payload = CloseFrame::new(code, "")
-                .map(|f| f.to_payload())
-                .unwrap_or_default();
-            self.send_close_frame(payload);
-        }
-        self.fail(Failure::Protocol(error));
-    }
-
-    /// Records the first failure; the connection is then wound down. Once the peer's Close has
-    /// arrived, a broken socket no longer fails the connection: the peer was done with it.
-    fn fail(&mut self, failure: Failure) {
-        if self.close_received.is_some() {
-            self.eof = true;
-            self.shut_down = true;
-            return;
-        }
-        if self.failure.is_none() && self.outcome.is_none() {
-            let code = Some(CloseCode::ABNORMAL_CLOSURE.as_u16());
-            self.failure = Some(WebSocketError::from_parts(
-                code,
-                String::new(),
-                Some(Arc::new(failure)),
-            ));
-            self.start_deadline();
-        }
-    }
-
-    /// Drives the connection to its end once closing has started (or it failed), reading
-    /// messages into the inbound queue (up to the high-water mark) while the Close is awaited.
-    /// The close timeout counts only when no progress can be made: what has already arrived is
-    /// processed first.
-    pub(crate) fn poll_closed(&mut self) -> Poll<Outcome> {
-        if let Poll::Ready(outcome) = self.poll_progress() {
-            return Poll::Ready(outcome);
-        }
-        if self.is_closing() {
-            self.start_deadline();
-        }
-        if let Some(deadline) = &mut self.deadline {
-            let waker = self.waker.clone();
-            if deadline
-                .as_mut()
-                .poll(&mut Context::from_waker(&waker))
-                .is_ready()
-            {
-                self.finish_after_timeout();
-                return self.poll_progress();
-            }
-        }
-        Poll::Pending
-    }
-
-    fn poll_progress(&mut self) -> Poll<Outcome> {
-        loop {
-            if let Some(outcome) = &self.outcome {
-                return Poll::Ready(outcome.clone());
-            }
-            if self.failure.is_some() {
-                // Send our Close if the socket still works, then close it.
-                let _ = ready!(self.poll_write_buf());
-                ready!(self.poll_shutdown());
-                self.outcome = self.failure.clone().map(Outcome::Unclean);
-                continue;
-            }
-            // Writing does not hold up reading: the peer's Close may arrive while a large
-            // message is still going out.
-            let wrote = self.poll_write_buf();
-            if let Poll::Ready(Err(())) = wrote
-                && self.failure.is_some()
-            {
-                continue;
-            }
-            if self.close_received.is_none() {
-                if self.inbound_bytes >= self.config.read_high_water_mark {
-                    return Poll::Pending; // The reader makes room, and wakes us.
-                }
-                if let Some(message) = ready!(self.poll_incoming()) {
-                    self.inbound_bytes += message.len();
-                    self.inbound.push_back(message);
-                }
-                continue;
-            }
-            if wrote.is_pending() {
-                return Poll::Pending; // Our Close goes out first.
-            }
-            // Both Close frames are exchanged. The server closes TCP first (RFC 6455 7.1.1);
-            // the client waits for that, up to the deadline.
-            if self.config.role == Role::Client {
-                if self.end_after_close {
-                    self.end_stream();
-                } else {
-                    ready!(self.poll_eof());
-                }
-            }
-            ready!(self.poll_shutdown());
-            self.outcome = self.close_received.clone().map(|info| self.clean(info));
-        }
-    }
-
-    /// The outcome of a completed closing handshake: clean, unless data was left unsent.
-    fn clean(&self, info: CloseInfo) -> Outcome {
-        if self.unsent_at_close {
-            Outcome::Unclean(WebSocketError::from_parts(
-                info.close_code,
-                info.reason,
-                Some(Arc::new(Failure::UnsentData)),
-            ))
-        } else {
-            Outcome::Clean(info)
-        }
-    }
-
-    /// The deadline passed: clean if the handshake completed (we close TCP ourselves),
-    /// unclean otherwise.
-    fn finish_after_timeout(&mut self) {
-        self.outcome = Some(match (&self.failure, &self.close_received) {
-            (Some(failure), _) => Outcome::Unclean(failure.clone()),
-            (None, Some(info)) if self.close_sent => self.clean(info.clone()),
-            _ => Outcome::Unclean(WebSocketError::from_parts(
-                Some(CloseCode::ABNORMAL_CLOSURE.as_u16()),
-                String::new(),
-                Some(Arc::new(Failure::Timeout("closing handshake"))),
-            )),
-        });
-        // Best effort: the socket is dropped with the connection anyway.
-        let _ = self.poll_shutdown();
-        self.shut_down = true;
-        self.eof = true;
-    }
-
-    /// Ends a client's HTTP/2 stream once the closing handshake is done. There is no TIME_WAIT
-    /// to spare the server, so the client does not wait for it: the stream ends with
-    /// END_STREAM if the server has ended its side already, and is reset (CANCEL) otherwise,
-    /// so that it stops counting against the connection's concurrent streams at once. (Some
-    /// servers, such as hypercorn 0.18, never end their side, and drop the whole connection
-    /// when an END_STREAM comes for a stream they are done with.)
-    fn end_stream(&mut self) {
-        let _ = self.poll_eof();
-        if !self.eof {
-            // Dropping the stream resets it.
-            self.io = Box::new(tokio::io::empty());
-            self.eof = true;
-            self.shut_down = true;
-        }
-    }
-
-    /// Reads and discards until the peer closes the TCP connection.
-    fn poll_eof(&mut self) -> Poll<()> {
-        while !self.eof {
-            self.read_buf.clear();
-            match ready!(self.poll_fill()) {
-                Ok(0) | Err(_) => self.eof = true,
-                Ok(_) => {}
-            }
-        }
-        Poll::Ready(())
-    }
-
-    fn poll_shutdown(&mut self) -> Poll<()> {
-        if !self.shut_down {
-            let mut cx = Context::from_waker(&self.waker);
-            let _ = ready!(Pin::new(&mut self.io).poll_shutdown(&mut cx));
-            self.shut_down = true;
-        }
-        Poll::Ready(())
     }
 }

@@ -1,11 +1,15 @@
-//! The state one connection's faces share: the phase, and the connection once open.
+//! The state one connection's faces share: the phase, and the connection once open; and the
+//! tasks that finish a closing when no face drives it.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::Waker;
+use std::future::poll_fn;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::task::{Poll, Waker};
 
+use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 
-use crate::connection::hub::WakerHub;
+use crate::connection::hub::{Slot, WakerHub};
 use crate::connection::{Config, Connection};
 use crate::dispatcher::Upgraded;
 use crate::handshake::Negotiated;
@@ -25,6 +29,15 @@ pub(crate) struct State {
     pub(crate) negotiated: Negotiated,
 }
 
+/// Who drives a connection once its closing has started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Driver {
+    /// The EventTarget face's event loop, which polls until the outcome.
+    EventLoop,
+    /// Whoever polls the stream face, if anyone: a closer task makes sure the closing ends.
+    Callers,
+}
+
 pub(crate) struct Shared {
     state: Mutex<State>,
     pub(crate) hub: Arc<WakerHub>,
@@ -32,21 +45,31 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     /// Cancels the opening handshake (the user's signal, or `close()` while connecting).
     pub(crate) abort: CancellationToken,
+    driver: Driver,
+    /// The runtime the connection was made in, where closer tasks run.
+    runtime: Option<Handle>,
+    /// A closer task has been spawned (at most one per connection).
+    closer: AtomicBool,
+    me: Weak<Shared>,
 }
 
 impl Shared {
-    pub(crate) fn new(config: Config, abort: CancellationToken) -> Arc<Self> {
+    pub(crate) fn new(config: Config, abort: CancellationToken, driver: Driver) -> Arc<Self> {
         let (hub, hub_waker) = WakerHub::new();
         let state = State {
             phase: Phase::Connecting,
             negotiated: Negotiated::default(),
         };
-        Arc::new(Self {
+        Arc::new_cyclic(|me| Self {
             state: Mutex::new(state),
             hub,
             hub_waker,
             config,
             abort,
+            driver,
+            runtime: Handle::try_current().ok(),
+            closer: AtomicBool::new(false),
+            me: me.clone(),
         })
     }
 
@@ -90,12 +113,13 @@ impl Shared {
     }
 
     /// Fails the connection as `close()` during the opening handshake does: a connection that
-    /// opened meanwhile (not yet announced) is dropped after a best-effort Close (1001).
+    /// opened meanwhile (not yet announced) is closed with 1001 in the background.
     pub(crate) fn abort_opening(&self) {
         let mut state = self.lock();
-        if let Phase::Open(connection) = &mut state.phase {
-            connection.abandon();
-            state.phase = Phase::Connecting;
+        if let Phase::Open(_) = &state.phase
+            && let Phase::Open(connection) = std::mem::replace(&mut state.phase, Phase::Connecting)
+        {
+            retire(connection, &self.hub, self.runtime.as_ref());
         }
         drop(state);
         self.fail_opening(Failure::Aborted);
@@ -113,11 +137,35 @@ impl Shared {
             Phase::Failed(_) => {}
             Phase::Open(connection) => {
                 connection.close(info);
-                // Send it now if the socket takes it; `closed` finishes the handshake.
+                // Send it now if the socket takes it; the drivers finish the handshake.
                 let _ = connection.poll_flush();
                 drop(state);
+                self.closing_started();
                 self.wake_all();
             }
+        }
+    }
+
+    /// Closes an open connection at once, without the closing handshake.
+    pub(crate) fn terminate(&self) {
+        if let Phase::Open(connection) = &mut self.lock().phase {
+            connection.terminate();
+        }
+        self.wake_all();
+    }
+
+    /// The connection's closing has started (a face saw it, or started it): on the stream
+    /// face, a closer task finishes it within the close timeout even if nobody polls, so that
+    /// the socket is closed and the buffers are released. Cheap once done.
+    pub(crate) fn closing_started(&self) {
+        if self.driver == Driver::EventLoop
+            || self.closer.load(Ordering::Relaxed)
+            || self.closer.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        if let (Some(runtime), Some(shared)) = (&self.runtime, self.me.upgrade()) {
+            runtime.spawn(close_in_background(shared));
         }
     }
 
@@ -126,14 +174,55 @@ impl Shared {
     }
 }
 
+/// The closer task of a stream face's connection: drives it to its outcome (bounded by the
+/// close timeout), then wakes every face so that each sees the end.
+async fn close_in_background(shared: Arc<Shared>) {
+    poll_fn(|cx| {
+        shared.hub.register(Slot::Closer, cx.waker());
+        match &mut shared.lock().phase {
+            Phase::Open(connection) => connection.poll_closed().map(drop),
+            Phase::Connecting | Phase::Failed(_) => Poll::Ready(()),
+        }
+    })
+    .await;
+    shared.wake_all();
+}
+
+/// Finishes a connection that no handle will drive any more: sends Close 1001 unless closing
+/// already, discards what arrives, and drives it to its outcome in a task of its own, within
+/// the close timeout (the Close reaches the socket even if the socket is full right now).
+/// Without a runtime, sends what the socket takes now and drops it.
+fn retire(mut connection: Box<Connection>, hub: &Arc<WakerHub>, runtime: Option<&Handle>) {
+    connection.abandon();
+    if connection.outcome().is_some() {
+        return;
+    }
+    match runtime {
+        Some(runtime) => {
+            let hub = hub.clone();
+            // On a runtime that has shut down, the task is dropped at once, with the socket.
+            runtime.spawn(async move {
+                poll_fn(|cx| {
+                    hub.register(Slot::Closer, cx.waker());
+                    connection.poll_closed().map(drop)
+                })
+                .await;
+            });
+        }
+        None => {
+            let _ = connection.poll_shutdown();
+        }
+    }
+}
+
 impl Drop for Shared {
-    /// The last handle is gone: an open connection is closed with 1001 (going away), as far as
-    /// the socket takes it without waiting, and the opening handshake is cancelled.
+    /// The last handle is gone: an open connection is closed with 1001 (going away) in the
+    /// background, and the opening handshake is cancelled.
     fn drop(&mut self) {
         self.abort.cancel();
         let state = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
-        if let Phase::Open(connection) = &mut state.phase {
-            connection.abandon();
+        if let Phase::Open(connection) = std::mem::replace(&mut state.phase, Phase::Connecting) {
+            retire(connection, &self.hub, self.runtime.as_ref());
         }
     }
 }

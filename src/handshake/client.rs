@@ -132,8 +132,9 @@ impl Http1Handshake {
 }
 
 /// Checks what the server negotiated against what `request` offered: a subprotocol must be one
-/// offered, and present when any was; an extension must have been offered. Applies to HTTP/1.1
-/// and HTTP/2 alike.
+/// offered, and present when any was (an empty `Sec-WebSocket-Protocol` when none was offered
+/// names a subprotocol that was not offered, RFC 6455 section 4.1); an extension must have been
+/// offered. Applies to HTTP/1.1 and HTTP/2 alike.
 pub fn negotiate(
     request: &HandshakeRequest,
     headers: &HeaderMap,
@@ -142,6 +143,9 @@ pub fn negotiate(
     if protocol.is_empty() {
         if !request.protocols.is_empty() {
             return Err(HandshakeError::MissingProtocol);
+        }
+        if headers.contains_key(header::SEC_WEBSOCKET_PROTOCOL) {
+            return Err(HandshakeError::UnexpectedProtocol(protocol));
         }
     } else if !request.protocols.contains(&protocol) {
         return Err(HandshakeError::UnexpectedProtocol(protocol));
@@ -305,6 +309,27 @@ mod tests {
             Http1Handshake::decode_response(b"HTTP/1.1 abc\r\n\r\n", 4096),
             Err(HandshakeError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn an_empty_protocol_answer_is_refused_when_none_was_offered() {
+        let hs = Http1Handshake::new();
+        let none = request("ws://h/", &[], None);
+        assert_eq!(
+            negotiate(
+                &none,
+                response(&hs, "Sec-WebSocket-Protocol: \r\n").headers()
+            ),
+            Err(HandshakeError::UnexpectedProtocol(String::new()))
+        );
+        let offered = request("ws://h/", &["a"], None);
+        assert_eq!(
+            negotiate(
+                &offered,
+                response(&hs, "Sec-WebSocket-Protocol: \r\n").headers()
+            ),
+            Err(HandshakeError::MissingProtocol)
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use http::HeaderMap;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
-use crate::connection::shared::{Phase, Shared};
+use crate::connection::shared::{Driver, Phase, Shared};
 pub use readable::Readable;
 pub use writable::Writable;
 
@@ -127,7 +127,7 @@ impl WebSocketStream {
             .map(CancellationToken::child_token)
             .unwrap_or_default();
         let config_offer = config.extensions_offer();
-        let shared = Shared::new(config, abort.clone());
+        let shared = Shared::new(config, abort.clone(), Driver::Callers);
         if abort.is_cancelled() {
             shared.fail_opening(Failure::Aborted);
             return Ok(Self { shared, url });
@@ -156,7 +156,7 @@ impl WebSocketStream {
     /// A stream over an already upgraded connection, as the server role or a custom
     /// dispatcher's caller has it.
     pub(crate) fn from_upgraded(upgraded: Upgraded, url: Url, config: Config) -> Self {
-        let shared = Shared::new(config, CancellationToken::new());
+        let shared = Shared::new(config, CancellationToken::new(), Driver::Callers);
         shared.open(upgraded);
         Self { shared, url }
     }
@@ -204,7 +204,9 @@ impl WebSocketStream {
     /// closing handshake completes cleanly; rejects with a `WebSocketError` (1006) otherwise.
     ///
     /// While awaited it drives the connection: it reads ahead of the readable up to the read
-    /// high-water mark, and runs the closing handshake with its timeout.
+    /// high-water mark, and runs the closing handshake with its timeout. It need not be
+    /// awaited for the closing to end: once it has started (`close`, the peer's Close, a
+    /// failure), the connection is closed within the close timeout whoever polls, or nobody.
     pub async fn closed(&self) -> Result<CloseInfo, WebSocketError> {
         poll_fn(|cx| {
             self.shared.hub.register(Slot::Lifecycle, cx.waker());
@@ -212,10 +214,18 @@ impl WebSocketStream {
             match &mut state.phase {
                 Phase::Connecting => Poll::Pending,
                 Phase::Failed(error) => Poll::Ready(Err(error.clone())),
-                Phase::Open(connection) => connection.poll_closed().map(|outcome| match outcome {
-                    Outcome::Clean(info) => Ok(info),
-                    Outcome::Unclean(error) => Err(error),
-                }),
+                Phase::Open(connection) => match connection.poll_closed() {
+                    Poll::Ready(Outcome::Clean(info)) => Poll::Ready(Ok(info)),
+                    Poll::Ready(Outcome::Unclean(error)) => Poll::Ready(Err(error)),
+                    Poll::Pending => {
+                        if connection.is_closing() {
+                            drop(state);
+                            // This future may be dropped before the end.
+                            self.shared.closing_started();
+                        }
+                        Poll::Pending
+                    }
+                },
             }
         })
         .await
@@ -234,17 +244,10 @@ impl WebSocketStream {
     }
 
     /// Sends a ping with `payload` (at most 125 bytes, else `TypeError`); a no-op unless open.
+    /// `QuotaExceededError` while the write high-water mark or more is queued for a peer that
+    /// does not read: pings cannot grow the write buffer without bound.
     pub fn ping(&self, payload: &[u8]) -> Result<(), Error> {
-        if payload.len() > MAX_CONTROL_PAYLOAD {
-            return Err(Error::Type(format!(
-                "ping payload of {} bytes exceeds 125",
-                payload.len()
-            )));
-        }
-        if let Phase::Open(connection) = &mut self.shared.lock().phase {
-            connection.ping(payload);
-        }
-        Ok(())
+        ping_connection(&self.shared, payload)
     }
 }
 
@@ -254,4 +257,25 @@ impl std::fmt::Debug for WebSocketStream {
             .field("url", &self.url.as_str())
             .finish_non_exhaustive()
     }
+}
+
+/// Queues a ping on an open connection (both faces' `ping`).
+pub(crate) fn ping_connection(shared: &Shared, payload: &[u8]) -> Result<(), Error> {
+    if payload.len() > MAX_CONTROL_PAYLOAD {
+        return Err(Error::Type(format!(
+            "ping payload of {} bytes exceeds 125",
+            payload.len()
+        )));
+    }
+    let mut state = shared.lock();
+    let Phase::Open(connection) = &mut state.phase else {
+        return Ok(());
+    };
+    let queued = connection.ping(payload);
+    let closing = connection.is_closing();
+    drop(state);
+    if closing {
+        shared.closing_started();
+    }
+    queued.map_err(writable::to_error)
 }

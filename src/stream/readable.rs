@@ -40,19 +40,21 @@ impl Stream for Readable {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(Some(message)) => {
                         if had_read_ahead {
-                            // `closed` may be waiting for the reader to make room.
-                            shared.hub.wake_slot(Slot::Lifecycle);
+                            // `closed` or the closer may be waiting for the reader to make room.
+                            shared.hub.wake_drivers();
                         }
                         return Poll::Ready(Some(Ok(message)));
                     }
-                    Poll::Ready(None) => connection.failure().cloned().map(Err),
+                    Poll::Ready(None) => connection.end_error().cloned().map(Err),
                 }
             }
         };
         drop(state);
         this.done = true;
-        // A failure or the end also concerns `closed`, which finishes the close.
-        shared.hub.wake_slot(Slot::Lifecycle);
+        // The closing has started (or is over): it ends even if nobody awaits `closed`, which
+        // is woken to finish it.
+        shared.closing_started();
+        shared.hub.wake_drivers();
         Poll::Ready(item)
     }
 }

@@ -26,10 +26,13 @@ pub struct Writable {
     pub(crate) room: bool,
 }
 
-fn to_error(error: SendError) -> Error {
+pub(crate) fn to_error(error: SendError) -> Error {
     match error {
         SendError::Closing => Error::InvalidState("the WebSocket is closing or closed".into()),
         SendError::Failed(error) => Error::WebSocket(error),
+        SendError::Full => Error::QuotaExceeded(
+            "the write buffer is at its high-water mark; the peer is not reading".into(),
+        ),
     }
 }
 
@@ -58,7 +61,15 @@ impl Writable {
         match &mut state.phase {
             Phase::Connecting => Poll::Pending,
             Phase::Failed(error) => Poll::Ready(Err(Error::WebSocket(error.clone()))),
-            Phase::Open(connection) => f(connection).map_err(to_error),
+            Phase::Open(connection) => {
+                let result = f(connection);
+                if let Poll::Ready(Err(_)) = &result {
+                    drop(state);
+                    // The connection is closing or failed: make sure the closing ends.
+                    self.shared.closing_started();
+                }
+                result.map_err(to_error)
+            }
         }
     }
 }
@@ -92,7 +103,11 @@ impl Sink<Message> for Writable {
             Phase::Connecting => Err(Error::InvalidState("the WebSocket is not open".into())),
             Phase::Failed(error) => Err(Error::WebSocket(error.clone())),
             Phase::Open(connection) => {
-                connection.send(message).map_err(to_error)?;
+                if let Err(error) = connection.send(message) {
+                    drop(state);
+                    this.shared.closing_started();
+                    return Err(to_error(error));
+                }
                 this.room = connection.has_room();
                 Ok(())
             }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use url::Url;
 
 use super::event::{BinaryType, Event, EventListener};
-use super::target::{EventTarget, Handler, Registered};
+use super::target::{Entry, EventTarget, Handler, Missed, Registered};
 use crate::connection::hub::Slot;
 use crate::connection::shared::Shared;
 
@@ -44,8 +44,32 @@ pub(crate) struct FaceState {
     /// Sent messages not yet written: where each ends in the connection's write stream, and its
     /// application length.
     pub(crate) in_flight: VecDeque<(u64, u64)>,
-    /// The event loop has fired `close` and ended.
-    pub(crate) done: bool,
+}
+
+/// Replays owed to late registrations, in the order their events fired, run by one drainer at
+/// a time: the event loop while it runs, then a task of their own.
+#[derive(Default)]
+struct Replays {
+    /// The event's place among the replayable ones, the registration, its listener when
+    /// queued, and the event.
+    queue: VecDeque<Replay>,
+    /// Someone is running the queue: what is added meanwhile is theirs to run.
+    draining: bool,
+    /// The event loop has fired `close` and ended: a task of their own runs late replays.
+    done: bool,
+}
+
+type Replay = (usize, Arc<Entry>, Option<EventListener>, Event);
+
+impl Replays {
+    /// Adds `missed` for `entry`, each after the replays of events that fired no later.
+    fn add(&mut self, entry: &Arc<Entry>, listener: Option<EventListener>, missed: Vec<Missed>) {
+        for (place, event) in missed {
+            let at = self.queue.partition_point(|(p, ..)| *p <= place);
+            self.queue
+                .insert(at, (place, entry.clone(), listener.clone(), event));
+        }
+    }
 }
 
 pub(crate) struct Core {
@@ -57,8 +81,8 @@ pub(crate) struct Core {
     state: Mutex<FaceState>,
     /// The owner has looked at the socket: no more replays (a fast path for `observe`).
     observed: AtomicBool,
-    /// Listeners registered late that are owed events of the opening (run by the event loop).
-    replays: Mutex<VecDeque<(Arc<super::target::Entry>, Event)>>,
+    /// Listeners registered late that are owed replayable events.
+    replays: Mutex<Replays>,
     /// Replays are queued: the event loop looks at the queue only then, not per message.
     replays_queued: AtomicBool,
 }
@@ -100,10 +124,9 @@ impl Core {
                 binary_type: BinaryType::Blob,
                 buffered_amount: 0,
                 in_flight: VecDeque::new(),
-                done: false,
             }),
             observed: AtomicBool::new(false),
-            replays: Mutex::new(VecDeque::new()),
+            replays: Mutex::default(),
             replays_queued: AtomicBool::new(false),
         }
     }
@@ -122,49 +145,61 @@ impl Core {
     }
 
     /// `addEventListener`.
-    pub(crate) fn add_listener(&self, event_type: &str, listener: EventListener, once: bool) {
+    pub(crate) fn add_listener(
+        self: &Arc<Self>,
+        event_type: &str,
+        listener: EventListener,
+        once: bool,
+    ) {
         let registered = self.target.add(event_type, listener, once, !in_listener());
         self.replay(registered);
     }
 
     /// Sets an `on*` attribute.
-    pub(crate) fn set_handler(&self, handler: Handler, value: Option<EventListener>) {
+    pub(crate) fn set_handler(self: &Arc<Self>, handler: Handler, value: Option<EventListener>) {
         let registered = self.target.set_handler(handler, value, !in_listener());
         self.replay(registered);
     }
 
-    /// Queues the opening's events a late registration missed. The event loop runs them before
-    /// anything else; once it has ended, a task of their own does.
-    fn replay(&self, registered: Registered) {
+    /// Queues the replayable events a late registration missed. The event loop runs them
+    /// before anything else; once it has ended, a task of their own does.
+    fn replay(self: &Arc<Self>, registered: Registered) {
         let Some((entry, missed)) = registered else {
             return;
         };
         if missed.is_empty() {
+            if self.replays_lock().done {
+                // No event will come: as after `close`, the socket keeps no listener (one
+                // holding a handle would keep it alive).
+                self.target.clear();
+            }
             return;
         }
-        let state = self.state();
-        if !state.done {
-            // Under the state lock: the event loop drains the queue after it sets `done`.
-            self.replays_lock()
-                .extend(missed.into_iter().map(|event| (entry.clone(), event)));
-            self.replays_queued.store(true, Ordering::Release);
-            drop(state);
+        let listener = self.target.listener_of(&entry);
+        let mut replays = self.replays_lock();
+        replays.add(&entry, listener, missed);
+        self.replays_queued.store(true, Ordering::Release);
+        if replays.draining {
+            return; // Whoever drains runs ours too.
+        }
+        let done = replays.done;
+        drop(replays);
+        if !done {
             self.shared.hub.wake_slot(Slot::Read);
             return;
         }
-        drop(state);
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        let target = self.target.clone();
+        let core = self.clone();
         runtime.spawn(async move {
-            for event in missed {
-                as_listener(|| target.invoke(&entry, &event));
-            }
+            core.drain_replays();
+            // As after `close`: listeners holding a handle must not keep the socket alive.
+            core.target.clear();
         });
     }
 
-    fn replays_lock(&self) -> MutexGuard<'_, VecDeque<(Arc<super::target::Entry>, Event)>> {
+    fn replays_lock(&self) -> MutexGuard<'_, Replays> {
         self.replays.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -176,20 +211,42 @@ impl Core {
         self.replays_queued.load(Ordering::Relaxed) && self.drain_replays()
     }
 
+    /// Runs the queue unless someone else is running it; `false` when nothing ran.
     #[inline(never)]
     fn drain_replays(&self) -> bool {
-        if !self.replays_queued.swap(false, Ordering::Acquire) {
-            return false;
+        {
+            let mut replays = self.replays_lock();
+            if replays.draining {
+                return false;
+            }
+            replays.draining = true;
+            self.replays_queued.store(false, Ordering::Relaxed);
         }
         let mut ran = false;
         loop {
-            let next = self.replays_lock().pop_front();
-            let Some((entry, event)) = next else {
+            let next = {
+                let mut replays = self.replays_lock();
+                let next = replays.queue.pop_front();
+                if next.is_none() {
+                    replays.draining = false;
+                }
+                next
+            };
+            let Some((_, entry, listener, event)) = next else {
                 return ran;
             };
-            as_listener(|| self.target.invoke(&entry, &event));
+            as_listener(|| {
+                self.target.invoke_with(&entry, listener.as_ref(), &event);
+            });
             ran = true;
         }
+    }
+
+    /// The event loop has fired `close`: replays owed from now on run in a task of their own,
+    /// after those already queued (run here).
+    pub(crate) fn end_event_loop(&self) {
+        self.replays_lock().done = true;
+        self.drain_replays();
     }
 
     /// Moves `bufferedAmount` down by the messages the socket has taken.

@@ -58,15 +58,15 @@ pub(crate) async fn run(
         let close = unclean_close(&error);
         as_listener(|| {
             core.target
-                .dispatch_opening(&Event::fired("error").trusted(Some(error.clone())));
-            core.target.dispatch_opening(&close);
+                .dispatch_replayable(&Event::fired("error").trusted(Some(error.clone())));
+            core.target.dispatch_replayable(&close);
         });
         finish(&core);
         return;
     }
     as_listener(|| {
         core.target
-            .dispatch_opening(&Event::fired("open").trusted(None))
+            .dispatch_replayable(&Event::fired("open").trusted(None))
     });
 
     let mut driver = Driver {
@@ -77,7 +77,6 @@ pub(crate) async fn run(
     let outcome = poll_fn(|cx| driver.poll(cx)).await;
 
     core.state().ready_state = ReadyState::Closed;
-    core.target.end_replay();
     let close = match &outcome {
         Outcome::Clean(info) => Event::fired_close(CloseEventInit {
             was_clean: true,
@@ -87,14 +86,16 @@ pub(crate) async fn run(
         .trusted(None),
         Outcome::Unclean(error) => unclean_close(error),
     };
+    // Replayable as the opening's events are: a listener added before the owner looked at the
+    // socket gets them (after `open`), even when the connection was over at once.
     as_listener(|| {
         if let Outcome::Unclean(error) = &outcome
             && was_failed(error)
         {
             core.target
-                .dispatch(&Event::fired("error").trusted(Some(error.clone())));
+                .dispatch_replayable(&Event::fired("error").trusted(Some(error.clone())));
         }
-        core.target.dispatch(&close);
+        core.target.dispatch_replayable(&close);
     });
     finish(&core);
 }
@@ -116,7 +117,10 @@ fn was_failed(error: &WebSocketError) -> bool {
     !matches!(
         error.failure(),
         Some(
-            Failure::ConnectionClosed | Failure::UnsentData | Failure::Timeout("closing handshake")
+            Failure::ConnectionClosed
+                | Failure::UnsentData
+                | Failure::Terminated
+                | Failure::Timeout("closing handshake")
         ) | None
     )
 }
@@ -124,8 +128,7 @@ fn was_failed(error: &WebSocketError) -> bool {
 /// The close event has fired: late replays run in a task of their own, and the listeners are
 /// dropped so that those holding a handle of the socket let it go.
 fn finish(core: &Core) {
-    core.state().done = true;
-    core.run_replays();
+    core.end_event_loop();
     core.target.clear();
 }
 

@@ -19,7 +19,7 @@ pub use event::{
 use target::Handler;
 
 use crate::close_info::validate_close;
-use crate::connection::shared::{Phase, Shared};
+use crate::connection::shared::{Driver, Phase, Shared};
 use crate::connection::{Config, DEFAULT_CLOSE_TIMEOUT, default_deflate};
 use crate::dispatcher::{Agent, Dispatcher};
 use crate::handshake::HandshakeRequest;
@@ -138,16 +138,34 @@ pub struct AddEventListenerOptions {
 /// does on the web; after `close` the socket drops its listeners. Use
 /// [`downgrade`](Self::downgrade) for a handle that does not keep it alive.
 ///
-/// # The opening, and listeners added after `new`
+/// # Closing
 ///
-/// On the web, listeners added right after the constructor always see `open`: events wait for
-/// the script to finish. A Tokio runtime with several threads may complete the handshake while
-/// the code that called `new` is still running, so the socket guarantees it differently: until
-/// that code looks at the socket (calls `ready_state`, `protocol`, `extensions`,
-/// `buffered_amount`, `send`, `close` or [`ping`] outside a listener), a listener added for an
-/// event of the opening (`open`; or `error` and `close` when the opening failed) receives that
-/// event even if it has already fired, queued like any event. Messages are not replayed. On a
-/// current-thread runtime nothing fires before the constructing task yields anyway.
+/// `close()` starts the closing handshake; `close` fires when it completes, or when the close
+/// timeout (`close_timeout`, 5 s) has passed since it started, whether the peer stays silent,
+/// keeps sending or answers late (then with 1006, `wasClean` false). The socket is then
+/// closed and the task ends. [`terminate`](Self::terminate) closes at once, without the
+/// handshake.
+///
+/// # Which listeners see which events
+///
+/// On the web, listeners added right after the constructor see every event: events wait for
+/// the script to finish. Here the socket's task dispatches them, one at a time and in the
+/// standard's order (`open`, `message`*, [`error`], `close`; or `error`, `close` when the
+/// opening fails), and what is guaranteed depends on when a listener is added:
+///
+/// - **In [`with_listeners`](Self::with_listeners)'s setup** (before the task starts): every
+///   event, on every runtime. This is the way to add listeners on a multi-thread runtime.
+/// - **Before the constructing task's next `.await`, on a current-thread runtime**: every
+///   event too, since nothing runs until that task yields.
+/// - **After `new`, on a multi-thread runtime**, where the task runs in parallel with the code
+///   that called `new`: until that code looks at the socket (calls `ready_state`,
+///   `protocol`, `extensions`, `buffered_amount`, `send`, `close`, `terminate` or [`ping`]
+///   outside a listener), a listener added late still receives the `open`, `error` and
+///   `close` events that have already fired, queued like any event and in the order they
+///   fired, even when the connection was over at once. `message` events that fired before it
+///   was added are not replayed. For the same reason `readyState` may have moved on when that
+///   code first reads it: right after `close()` during the opening it reads CLOSED rather
+///   than CLOSING if the task has already failed the connection.
 #[derive(Clone)]
 pub struct WebSocket {
     handle: Arc<Handle>,
@@ -226,6 +244,34 @@ impl WebSocket {
     /// `InvalidStateError` outside a Tokio runtime; network failures come later, as the `error`
     /// and `close` (1006) events.
     pub fn new(url: &str, init: impl Into<WebSocketInit>) -> Result<Self, Error> {
+        Self::with_listeners(url, init, |_| {})
+    }
+
+    /// [`new`](Self::new), with `setup` run on the socket before its task starts, so that the
+    /// listeners it adds see every event, in order, on every runtime (as graphql-ws's `on`
+    /// option registers listeners before the client starts).
+    ///
+    /// ```no_run
+    /// use whatwg_websocket::{Event, WebSocket};
+    ///
+    /// # async fn run() -> Result<(), whatwg_websocket::Error> {
+    /// let ws = WebSocket::with_listeners("wss://chat.example/ws", (), |ws| {
+    ///     let target = ws.downgrade();
+    ///     ws.set_onopen(move |_: &Event| {
+    ///         if let Some(ws) = target.upgrade() {
+    ///             let _ = ws.send("hi");
+    ///         }
+    ///     });
+    ///     ws.set_onmessage(|event: &Event| println!("{:?}", event.data()));
+    ///     ws.add_event_listener("close", |event: &Event| println!("closed: {}", event.code()));
+    /// })?;
+    /// # Ok(()) }
+    /// ```
+    pub fn with_listeners(
+        url: &str,
+        init: impl Into<WebSocketInit>,
+        setup: impl FnOnce(&WebSocket),
+    ) -> Result<Self, Error> {
         let init = init.into();
         let url = parse_url(url)?;
         validate_protocols(&init.protocols)?;
@@ -242,7 +288,7 @@ impl WebSocket {
         };
         let offer = config.extensions_offer();
         let abort = CancellationToken::new();
-        let shared = Shared::new(config, abort.clone());
+        let shared = Shared::new(config, abort.clone(), Driver::EventLoop);
         let core = Arc::new(Core::new(shared, url.clone()));
         let request = HandshakeRequest {
             url,
@@ -251,13 +297,15 @@ impl WebSocket {
             headers: init.headers,
         };
         let dispatcher = init.dispatcher.unwrap_or_else(|| Arc::new(Agent::new()));
-        runtime.spawn(event_loop::run(core.clone(), request, dispatcher, abort));
-        Ok(Self {
-            handle: Arc::new(Handle { core }),
-        })
+        let ws = Self {
+            handle: Arc::new(Handle { core: core.clone() }),
+        };
+        setup(&ws);
+        runtime.spawn(event_loop::run(core, request, dispatcher, abort));
+        Ok(ws)
     }
 
-    fn core(&self) -> &Core {
+    fn core(&self) -> &Arc<Core> {
         &self.handle.core
     }
 
@@ -377,6 +425,28 @@ impl WebSocket {
         Ok(())
     }
 
+    /// Node `ws`'s `terminate()`: closes at once, without the closing handshake. While open or
+    /// closing, the socket is dropped and `close` fires with 1006 (`wasClean` false, no
+    /// `error`); while connecting, it fails the connection as `close()` does; once closed, it
+    /// does nothing.
+    pub fn terminate(&self) {
+        let core = self.core();
+        core.observe();
+        let mut face = core.state();
+        match face.ready_state {
+            ReadyState::Connecting => {
+                face.ready_state = ReadyState::Closing;
+                core.shared.abort_opening();
+            }
+            ReadyState::Open | ReadyState::Closing => {
+                face.ready_state = ReadyState::Closing;
+                drop(face);
+                core.shared.terminate();
+            }
+            ReadyState::Closed => {}
+        }
+    }
+
     /// `addEventListener(type, listener)`. A listener already registered for `event_type` is
     /// not added again.
     pub fn add_event_listener(&self, event_type: &str, listener: impl Into<EventListener>) {
@@ -435,7 +505,9 @@ impl WebSocket {
 }
 
 /// undici's `ping(ws, payload)`: sends a ping with `payload` (at most 125 bytes, else
-/// `TypeError`). Does nothing unless the socket is open.
+/// `TypeError`). Does nothing unless the socket is open. `QuotaExceededError` while the write
+/// high-water mark (64 KiB) or more is queued for a peer that does not read: pings cannot grow
+/// the write buffer without bound.
 pub fn ping(ws: &WebSocket, payload: &[u8]) -> Result<(), Error> {
     if payload.len() > MAX_CONTROL_PAYLOAD {
         return Err(Error::Type(format!(
@@ -446,12 +518,10 @@ pub fn ping(ws: &WebSocket, payload: &[u8]) -> Result<(), Error> {
     let core = ws.core();
     core.observe();
     let face = core.state();
-    if face.ready_state == ReadyState::Open
-        && let Phase::Open(connection) = &mut core.shared.lock().phase
-    {
-        connection.ping(payload);
+    if face.ready_state != ReadyState::Open {
+        return Ok(());
     }
-    Ok(())
+    crate::stream::ping_connection(&core.shared, payload)
 }
 
 impl std::fmt::Debug for WebSocket {

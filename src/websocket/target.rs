@@ -44,8 +44,9 @@ pub(crate) struct Entry {
 struct Registry {
     entries: Vec<Arc<Entry>>,
     handlers: [Option<EventListener>; 4],
-    /// The opening's events already dispatched, while they may still be replayed.
-    opening: Vec<Event>,
+    /// The replayable events already dispatched (the opening's, and the closing's), in order,
+    /// while they may still be replayed.
+    replayable: Vec<Event>,
     replaying: bool,
 }
 
@@ -54,24 +55,29 @@ impl Default for Registry {
         Self {
             entries: Vec::new(),
             handlers: Default::default(),
-            opening: Vec::new(),
+            replayable: Vec::new(),
             replaying: true,
         }
     }
 }
 
-/// A new registration, and the opening's events it missed (to be replayed to it).
-pub(crate) type Registered = Option<(Arc<Entry>, Vec<Event>)>;
+/// A replayable event a registration missed, with its place among them (to replay several
+/// registrations' events in the order they fired).
+pub(crate) type Missed = (usize, Event);
+
+/// A new registration, and the replayable events it missed (to be replayed to it).
+pub(crate) type Registered = Option<(Arc<Entry>, Vec<Missed>)>;
 
 impl Registry {
     fn register(&mut self, entry: Entry, replay: bool) -> Registered {
         let entry = Arc::new(entry);
         self.entries.push(entry.clone());
         let missed = if replay && self.replaying {
-            self.opening
+            self.replayable
                 .iter()
-                .filter(|event| event.event_type() == &*entry.event_type)
-                .cloned()
+                .enumerate()
+                .filter(|(_, event)| event.event_type() == &*entry.event_type)
+                .map(|(place, event)| (place, event.clone()))
                 .collect()
         } else {
             Vec::new()
@@ -94,7 +100,8 @@ impl EventTarget {
     }
 
     /// `addEventListener`: appends the listener unless it is registered for `event_type`
-    /// already. Returns the new registration and, when `replay`, the opening events it missed.
+    /// already. Returns the new registration and, when `replay`, the replayable events it
+    /// missed.
     pub(crate) fn add(
         &self,
         event_type: &str,
@@ -178,30 +185,30 @@ impl EventTarget {
         self.dispatch_inner(event, false);
     }
 
-    /// Dispatches an event of the opening (`open`, or the `error` and `close` of a failed
-    /// opening), which listeners registered later may still get, until
+    /// Dispatches a replayable event (`open`, and the `error` and `close` that end the
+    /// connection), which listeners registered later may still get, until
     /// [`end_replay`](Self::end_replay). Recorded in the same critical section as the
     /// snapshot, so a concurrent registration gets the event exactly once.
-    pub(crate) fn dispatch_opening(&self, event: &Event) {
+    pub(crate) fn dispatch_replayable(&self, event: &Event) {
         self.dispatch_inner(event, true);
     }
 
-    /// The opening's events are no longer replayed to new listeners.
+    /// The events are no longer replayed to new listeners.
     pub(crate) fn end_replay(&self) {
         let mut registry = self.lock();
         registry.replaying = false;
-        registry.opening = Vec::new();
+        registry.replayable = Vec::new();
     }
 
-    fn dispatch_inner(&self, event: &Event, opening: bool) {
+    fn dispatch_inner(&self, event: &Event, replayable: bool) {
         // The listeners as they are now (those added during the dispatch do not run), kept
         // inline for the usual few so that a dispatch allocates nothing.
         let mut inline: [Option<Arc<Entry>>; INLINE_LISTENERS] = Default::default();
         let mut more = Vec::new();
         {
             let mut registry = self.lock();
-            if opening && registry.replaying {
-                registry.opening.push(event.clone());
+            if replayable && registry.replaying {
+                registry.replayable.push(event.clone());
             }
             let matching = registry
                 .entries
@@ -221,6 +228,26 @@ impl EventTarget {
 
     /// Calls one registration with `event`, unless it was removed.
     pub(crate) fn invoke(&self, entry: &Arc<Entry>, event: &Event) {
+        self.invoke_with(entry, None, event);
+    }
+
+    /// The listener a registration calls now (a handler attribute's current value).
+    pub(crate) fn listener_of(&self, entry: &Entry) -> Option<EventListener> {
+        match &entry.callback {
+            Callback::Listener(listener) => Some(listener.clone()),
+            Callback::Handler(handler) => self.handler(*handler),
+        }
+    }
+
+    /// [`invoke`](Self::invoke) for a replay: `resolved` is the listener when the replay was
+    /// queued, called if the registration has none now because [`clear`](Self::clear) ran
+    /// in between (a registration the user removed is skipped).
+    pub(crate) fn invoke_with(
+        &self,
+        entry: &Arc<Entry>,
+        resolved: Option<&EventListener>,
+        event: &Event,
+    ) {
         if entry.removed.load(Ordering::Acquire) {
             return;
         }
@@ -230,10 +257,7 @@ impl EventTarget {
             }
             self.lock().entries.retain(|e| !Arc::ptr_eq(e, entry));
         }
-        let listener = match &entry.callback {
-            Callback::Listener(listener) => Some(listener.clone()),
-            Callback::Handler(handler) => self.handler(*handler),
-        };
+        let listener = self.listener_of(entry).or_else(|| resolved.cloned());
         if let Some(listener) = listener {
             // The panic hook has reported it; the other listeners still run.
             let _ = catch_unwind(AssertUnwindSafe(|| listener.call(event)));
@@ -241,13 +265,11 @@ impl EventTarget {
     }
 
     /// Drops every listener (after `close`, so that listeners holding a handle of the socket
-    /// do not keep it alive).
+    /// do not keep it alive). Replays already queued still run.
     pub(crate) fn clear(&self) {
         let mut registry = self.lock();
         registry.handlers = Default::default();
-        for entry in registry.entries.drain(..) {
-            entry.removed.store(true, Ordering::Release);
-        }
+        registry.entries.clear();
     }
 }
 
@@ -314,12 +336,19 @@ mod tests {
     }
 
     #[test]
-    fn the_opening_is_replayed_to_late_registrations_until_the_replay_ends() {
+    fn replayable_events_are_replayed_to_late_registrations_until_the_replay_ends() {
         let target = EventTarget::default();
         let log = Arc::new(Mutex::new(Vec::new()));
         target.add("open", recorder(&log, "early"), false, true);
-        target.dispatch_opening(&Event::new("open"));
+        target.dispatch_replayable(&Event::new("open"));
         target.dispatch(&Event::new("message"));
+        target.dispatch_replayable(&Event::new("close"));
+        // Each missed event comes with its place among the replayable ones.
+        let (_, missed) = target
+            .add("close", recorder(&log, "late close"), false, true)
+            .unwrap();
+        assert_eq!(missed.len(), 1);
+        assert_eq!(missed[0].0, 1);
         // Registered after the dispatch: it is owed the opening, not the message.
         let (_, missed) = target
             .add("open", recorder(&log, "late"), false, true)

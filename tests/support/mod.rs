@@ -3,6 +3,7 @@
 
 pub mod daemon;
 pub mod h2;
+pub mod mock;
 pub mod pki;
 pub mod proxies;
 
@@ -16,7 +17,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use whatwg_websocket::handshake::{ServerHandshake, accept_key};
 use whatwg_websocket::proto::{Frame, FrameEncoder, Incoming, Limits, MessageDecoder, Role};
-use whatwg_websocket::{Opened, ServerOptions, WebSocketStream, accept};
+use whatwg_websocket::{Event, Opened, ServerOptions, WebSocket, WebSocketStream, accept};
 
 /// A bound on every wait in the tests, so that a bug fails a test instead of hanging it.
 pub const LIMIT: Duration = Duration::from_secs(10);
@@ -25,6 +26,34 @@ pub async fn within<T>(future: impl Future<Output = T>) -> T {
     tokio::time::timeout(LIMIT, future)
         .await
         .expect("timed out")
+}
+
+/// Forwards every event of the listed types to a channel.
+pub fn record(
+    ws: &WebSocket,
+    types: &[&'static str],
+) -> tokio::sync::mpsc::UnboundedReceiver<Event> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    for &event_type in types {
+        let tx = tx.clone();
+        ws.add_event_listener(event_type, move |event: &Event| {
+            let _ = tx.send(event.clone());
+        });
+    }
+    rx
+}
+
+/// The next recorded event.
+pub async fn next_event(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Event>) -> Event {
+    within(rx.recv()).await.expect("an event")
+}
+
+/// Keeps this thread busy for `duration` without yielding (a synchronous stretch, or load).
+pub fn busy(duration: Duration) {
+    let start = std::time::Instant::now();
+    while start.elapsed() < duration {
+        std::hint::spin_loop();
+    }
 }
 
 /// Runs `serve` on every connection accepted on 127.0.0.1; returns the address.

@@ -52,12 +52,51 @@ impl Deflater {
 
     /// The compressed payload of a message, to be sent with RSV1 set on its first frame.
     pub fn compress(&mut self, input: &[u8]) -> Bytes {
-        let mut out = Vec::with_capacity(input.len() / 2 + 64);
+        let out = self
+            .deflate(input, usize::MAX)
+            .expect("compressing without a bound cannot give up");
+        Bytes::from(out)
+    }
+
+    /// The compressed payload of a message if it is smaller than `input`; otherwise `None`,
+    /// and the message goes uncompressed (RSV1 clear), which RFC 7692 allows per message.
+    /// Compressing stops as soon as the output reaches the input's size, and the compressor
+    /// then forgets the message (its window starts afresh), so that later messages never refer
+    /// to data the peer has not inflated.
+    ///
+    /// zlib-rs at level 1 (the default) codes literals with the fixed Huffman table: random
+    /// bytes grow by 5.5% there, and a message of them would otherwise be sent larger than it
+    /// is.
+    pub fn compress_if_smaller(&mut self, input: &[u8]) -> Option<Bytes> {
+        // Output of input.len() bytes or more after the 4-byte tail is removed is no gain.
+        let bound = input.len().saturating_add(TAIL.len());
+        match self.deflate(input, bound) {
+            Some(out) if out.len() < input.len() => Some(Bytes::from(out)),
+            _ => {
+                self.compress.reset();
+                None
+            }
+        }
+    }
+
+    /// Compresses `input` with a sync flush and removes the tail; `None` (the compressor left
+    /// mid-message) once the output would pass `bound` bytes before the tail is removed.
+    fn deflate(&mut self, input: &[u8], bound: usize) -> Option<Vec<u8>> {
+        let mut out = Vec::with_capacity((input.len() / 2 + 64).min(bound.saturating_add(1)));
         let start = self.compress.total_in();
         loop {
             let consumed = (self.compress.total_in() - start) as usize;
             if out.len() == out.capacity() {
-                out.reserve(out.capacity());
+                if out.len() > bound {
+                    return None;
+                }
+                // Double, but never past one byte over the bound (which tells "at the bound"
+                // from "over it").
+                let room = out
+                    .capacity()
+                    .max(64)
+                    .min((bound - out.len()).saturating_add(1));
+                out.reserve_exact(room);
             }
             self.compress
                 .compress_vec(&input[consumed..], &mut out, FlushCompress::Sync)
@@ -69,6 +108,9 @@ impl Deflater {
                 break;
             }
         }
+        if out.len() > bound {
+            return None;
+        }
         if out.ends_with(&TAIL) {
             out.truncate(out.len() - TAIL.len());
         }
@@ -79,7 +121,7 @@ impl Deflater {
         if self.reset_each_message {
             self.compress.reset();
         }
-        Bytes::from(out)
+        Some(out)
     }
 }
 
@@ -267,6 +309,46 @@ mod tests {
             inflate(&mut inflater, &finished, 0),
             Err(ProtocolError::InvalidCompressedData)
         );
+    }
+
+    /// Bytes a fixed-table DEFLATE cannot shrink: every value equally likely.
+    fn random_bytes(len: usize) -> Vec<u8> {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_message_that_does_not_shrink_goes_uncompressed_and_later_ones_still_inflate() {
+        for (bits, takeover) in [(9, true), (9, false), (15, true)] {
+            let params = DeflateParams {
+                client_max_window_bits: bits,
+                client_no_context_takeover: !takeover,
+                ..DeflateParams::default()
+            };
+            let mut deflater = Deflater::new(Role::Client, &params, 1);
+            let mut inflater = Inflater::new(Role::Server, &params);
+            let json =
+                br#"{"type":"next","id":"1","payload":{"data":{"price":101.25}}}"#.repeat(20);
+            let first = deflater.compress_if_smaller(&json).expect("JSON shrinks");
+            assert_eq!(inflate(&mut inflater, &first, 0).unwrap(), json);
+            // 1 MiB of random bytes would grow (by 5.5% at level 1): it is not compressed, and
+            // the peer never inflates it.
+            let noise = random_bytes(1 << 20);
+            assert_eq!(deflater.compress_if_smaller(&noise), None, "bits {bits}");
+            // The compressor forgot it: what follows inflates with the peer's window.
+            for _ in 0..2 {
+                let next = deflater.compress_if_smaller(&json).expect("JSON shrinks");
+                assert!(next.len() < json.len());
+                assert_eq!(inflate(&mut inflater, &next, 0).unwrap(), json);
+            }
+        }
     }
 
     #[test]

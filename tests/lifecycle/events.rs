@@ -1,0 +1,153 @@
+//! No lost events on a multi-thread runtime, where the socket's task runs in parallel with the
+//! code that called `new`: listeners added late (before that code looks at the socket) get the
+//! `open`, `error` and `close` that already fired, in the order they fired, even when the
+//! connection was over at once; listeners added in `with_listeners` get every event. Under
+//! load, over loopback, counted.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::sync::mpsc::{self, UnboundedReceiver};
+use whatwg_websocket::proto::{CloseCode, CloseFrame, Frame, Incoming, OpCode};
+use whatwg_websocket::{Event, WebSocket};
+
+use crate::support::{busy, raw_server, record, within};
+
+/// A server that opens, sends `greeting` if any, and closes at once (1000 "bye").
+async fn quick_server(greeting: Option<&'static str>) -> SocketAddr {
+    raw_server("", move |mut peer| async move {
+        if let Some(text) = greeting {
+            peer.send(Frame::new(OpCode::Text, text)).await;
+        }
+        let close = CloseFrame::new(CloseCode::NORMAL, "bye").unwrap();
+        peer.send(Frame::new(OpCode::Close, close.to_payload()))
+            .await;
+        // The client's Close, then the server closes TCP first.
+        while let Some(incoming) = peer.receive().await {
+            if matches!(incoming, Incoming::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await
+}
+
+/// An address that refuses connections: bound, not listening (no other test can take it).
+fn refusing_address() -> (tokio::net::TcpSocket, SocketAddr) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let address = socket.local_addr().unwrap();
+    (socket, address)
+}
+
+/// The types of every event recorded until the listeners are dropped (after `close`).
+async fn all_events(mut events: UnboundedReceiver<Event>) -> Vec<String> {
+    let mut types = Vec::new();
+    while let Some(event) = within(events.recv()).await {
+        types.push(event.event_type().to_owned());
+    }
+    types
+}
+
+/// Tasks that keep the runtime's workers busy in short slices until the guard is dropped.
+struct Load(Arc<AtomicBool>);
+
+impl Load {
+    fn start(tasks: usize) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        for _ in 0..tasks {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    busy(Duration::from_micros(300));
+                    tokio::task::yield_now().await;
+                }
+            });
+        }
+        Self(stop)
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listeners_added_300_ms_late_to_a_socket_that_opened_and_closed_get_open_then_close() {
+    let address = quick_server(None).await;
+    for _ in 0..3 {
+        let ws = WebSocket::new(&format!("ws://{address}/"), ()).unwrap();
+        // A synchronous stretch, without looking at the socket: it opens and closes meanwhile.
+        std::thread::sleep(Duration::from_millis(300));
+        let (tx, rx) = mpsc::unbounded_channel();
+        let open = tx.clone();
+        ws.add_event_listener("open", move |event: &Event| {
+            let _ = open.send(event.clone());
+        });
+        ws.add_event_listener("close", move |event: &Event| {
+            assert_eq!((event.code(), event.reason()), (1000, "bye"));
+            assert!(event.was_clean());
+            let _ = tx.send(event.clone());
+        });
+        assert_eq!(all_events(rx).await, ["open", "close"]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_opening_replays_error_before_close_to_late_listeners() {
+    let (_refusing, address) = refusing_address();
+    for round in 0..20 {
+        let ws = WebSocket::new(&format!("ws://{address}/"), ()).unwrap();
+        std::thread::sleep(Duration::from_millis(30));
+        let types: &[&'static str] = if round % 2 == 0 {
+            &["error", "close", "open"]
+        } else {
+            &["open", "error", "message", "close"]
+        };
+        assert_eq!(all_events(record(&ws, types)).await, ["error", "close"]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_one_of_500_sockets_under_load_gets_open_then_close() {
+    let address = quick_server(None).await;
+    let _load = Load::start(4);
+    for _batch in 0..5 {
+        let mut recorded = Vec::new();
+        let mut sockets = Vec::new();
+        for _ in 0..100 {
+            let ws = WebSocket::new(&format!("ws://{address}/"), ()).unwrap();
+            recorded.push(record(&ws, &["open", "message", "error", "close"]));
+            sockets.push(ws);
+        }
+        for events in recorded {
+            assert_eq!(all_events(events).await, ["open", "close"]);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_listeners_every_one_of_500_sockets_under_load_gets_every_event() {
+    let address = quick_server(Some("hello")).await;
+    let _load = Load::start(4);
+    for _batch in 0..5 {
+        let mut recorded = Vec::new();
+        let mut sockets = Vec::new();
+        for _ in 0..100 {
+            let mut events = None;
+            let ws = WebSocket::with_listeners(&format!("ws://{address}/"), (), |ws| {
+                events = Some(record(ws, &["open", "message", "error", "close"]));
+            })
+            .unwrap();
+            recorded.push(events.unwrap());
+            sockets.push(ws);
+        }
+        for events in recorded {
+            assert_eq!(all_events(events).await, ["open", "message", "close"]);
+        }
+    }
+}
