@@ -19,6 +19,7 @@ async fn echo(url: &str) -> Result<Vec<Message>, Box<dyn std::error::Error>> {
     let options = StreamOptions {
         deflate: Some(DeflateOptions {
             min_message_size: 0,
+            always_compress: true,
             client_no_context_takeover: true,
             ..DeflateOptions::default()
         }),

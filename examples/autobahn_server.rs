@@ -14,6 +14,7 @@ async fn echo(socket: tokio::net::TcpStream) -> Result<(), Box<dyn std::error::E
     let options = ServerOptions {
         deflate: Some(DeflateOptions {
             min_message_size: 0,
+            always_compress: true,
             ..DeflateOptions::default()
         }),
         ..ServerOptions::default()

@@ -130,7 +130,7 @@ pub(crate) struct Connection {
     encoder: FrameEncoder,
     /// permessage-deflate's compressor and the size below which messages go uncompressed.
     #[cfg(feature = "deflate")]
-    deflater: Option<(Deflater, usize)>,
+    deflater: Option<(Deflater, DeflateOptions)>,
     /// Messages read by `closed` while the reader was not reading.
     inbound: VecDeque<Message>,
     inbound_bytes: usize,
@@ -182,10 +182,7 @@ impl Connection {
         Self {
             #[cfg(feature = "deflate")]
             deflater: deflate.map(|(options, params)| {
-                (
-                    Deflater::new(config.role, &params, options.level),
-                    options.min_message_size,
-                )
+                (Deflater::new(config.role, &params, options.level), options)
             }),
             io,
             waker,
@@ -429,13 +426,19 @@ impl Connection {
             Message::Binary(data) => Frame::new(OpCode::Binary, data),
         };
         #[cfg(feature = "deflate")]
-        if let Some((deflater, min_size)) = &mut self.deflater
-            && frame.payload.len() >= *min_size
-            && let Some(compressed) = deflater.compress_if_smaller(&frame.payload)
+        if let Some((deflater, options)) = &mut self.deflater
+            && frame.payload.len() >= options.min_message_size
         {
-            // A message that does not shrink goes as it is.
-            frame.payload = compressed;
-            frame.rsv = crate::proto::RSV1;
+            let compressed = if options.always_compress {
+                Some(deflater.compress(&frame.payload))
+            } else {
+                // A message that does not shrink goes as it is.
+                deflater.compress_if_smaller(&frame.payload)
+            };
+            if let Some(compressed) = compressed {
+                frame.payload = compressed;
+                frame.rsv = crate::proto::RSV1;
+            }
         }
         self.encoder.encode(&frame, &mut self.write_buf);
         self.data_end = self.written + self.queued() as u64;

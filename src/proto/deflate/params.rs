@@ -12,11 +12,17 @@ pub const WINDOW_BITS: std::ops::RangeInclusive<u8> = 8..=15;
 /// How an endpoint wants permessage-deflate, in both roles.
 ///
 /// A client offers it with these parameters; a server accepts the first offer it can and
-/// answers with its own choices. Messages smaller than `min_message_size` are sent uncompressed.
+/// answers with its own choices. Messages smaller than `min_message_size` are sent uncompressed,
+/// and so are those that compression would not make smaller (unless `always_compress`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DeflateOptions {
     /// Messages shorter than this many bytes are sent uncompressed (default 32).
     pub min_message_size: usize,
+    /// Sends every message of at least `min_message_size` bytes compressed, even when that
+    /// makes it larger (default `false`: such a message goes uncompressed, as RFC 7692 allows
+    /// per message; random bytes grow by 5.5% at level 1). For peers that mishandle an
+    /// uncompressed message in a compressed session, such as the kosoku Autobahn runner.
+    pub always_compress: bool,
     /// The zlib compression level, 0 (none) to 9 (best); default 1, the fastest that compresses.
     pub level: u32,
     /// The client resets its compressor after every message. A client offers it; a server
@@ -38,6 +44,7 @@ impl Default for DeflateOptions {
     fn default() -> Self {
         Self {
             min_message_size: 32,
+            always_compress: false,
             level: 1,
             client_no_context_takeover: false,
             server_no_context_takeover: false,
