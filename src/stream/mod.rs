@@ -42,7 +42,8 @@ pub struct StreamOptions {
     pub dispatcher: Option<Arc<dyn Dispatcher>>,
     /// Limits on incoming messages.
     pub limits: Limits,
-    /// How long the closing handshake may take (default 5 s).
+    /// How long a close may take, from its start to the socket closed, whatever the peer does
+    /// and whoever polls (default 5 s).
     pub close_timeout: Duration,
     /// Bytes of received messages `closed` may read ahead of the reader (default 64 KiB).
     pub read_high_water_mark: usize,
@@ -96,7 +97,26 @@ pub struct Opened {
 /// readable and a writable with backpressure.
 ///
 /// `new` must be called within a Tokio runtime: the opening handshake runs in a task of its
-/// own. Everything after it is driven by whoever polls the readable, the writable or `closed`.
+/// own. Everything after it is driven by whoever polls the readable, the writable or `closed`,
+/// with no task of its own, until a close starts (`close`, `cancel`, `abort`, the peer's Close,
+/// a failure, or the last handle dropped): from then on a task finishes the closing, so that it
+/// ends within `close_timeout` whoever polls, or nobody, and the socket is closed.
+///
+/// ```no_run
+/// use futures_util::{SinkExt, StreamExt};
+/// use whatwg_websocket::{CloseInfo, Message, StreamOptions, WebSocketStream};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let ws = WebSocketStream::new("wss://echo.example/", StreamOptions::default())?;
+/// let mut opened = ws.opened().await?;
+/// opened.writable.send(Message::text("hello")).await?;
+/// while let Some(message) = opened.readable.next().await {
+///     println!("{:?}", message?);
+///     ws.close(CloseInfo::default())?; // the readable ends once the peer's Close arrives
+/// }
+/// println!("{:?}", ws.closed().await);
+/// # Ok(()) }
+/// ```
 pub struct WebSocketStream {
     shared: Arc<Shared>,
     url: Url,

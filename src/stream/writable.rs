@@ -123,10 +123,16 @@ impl Sink<Message> for Writable {
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        let outcome = ready!(self.with_connection(cx, |c| {
+        let closing = self.with_connection(cx, |c| {
             c.close(&CloseInfo::default());
             c.poll_closed().map(Ok)
-        }))?;
+        });
+        let Poll::Ready(outcome) = closing else {
+            // This future may be dropped before the end: the closing ends anyway.
+            self.shared.closing_started();
+            return Poll::Pending;
+        };
+        let outcome = outcome?;
         Poll::Ready(match outcome {
             Outcome::Clean(_) => Ok(()),
             Outcome::Unclean(error) => Err(Error::WebSocket(error)),

@@ -42,7 +42,8 @@ pub struct WebSocketInit {
     pub dispatcher: Option<Arc<dyn Dispatcher>>,
     /// Limits on incoming messages.
     pub limits: Limits,
-    /// How long the closing handshake may take; `None` is 5 s.
+    /// How long a close may take, from its start to the `close` event, whatever the peer does;
+    /// `None` is 5 s.
     pub close_timeout: Option<Duration>,
     /// permessage-deflate to offer (on by default with the `deflate` feature; ignored
     /// without it); `None` offers no compression.
