@@ -249,6 +249,30 @@ impl Core {
         self.drain_replays();
     }
 
+    /// Moves to CLOSING, as `close()`, `terminate()` and the last handle's drop do: while
+    /// connecting, fails the opening (`error`, then `close` 1006); while open (or closing too,
+    /// when `when_closing`), runs `end` on the connection; otherwise does nothing.
+    pub(crate) fn start_closing(&self, when_closing: bool, end: impl FnOnce(&Shared)) {
+        let mut face = self.state();
+        match face.ready_state {
+            ReadyState::Connecting => {
+                face.ready_state = ReadyState::Closing;
+                // Under the face lock: the event loop then sees CLOSING and a failed opening.
+                self.shared.abort_opening();
+            }
+            ReadyState::Open => {
+                face.ready_state = ReadyState::Closing;
+                drop(face);
+                end(&self.shared);
+            }
+            ReadyState::Closing if when_closing => {
+                drop(face);
+                end(&self.shared);
+            }
+            ReadyState::Closing | ReadyState::Closed => {}
+        }
+    }
+
     /// Moves `bufferedAmount` down by the messages the socket has taken.
     pub(crate) fn release_written(&self, written: u64) {
         let mut state = self.state();

@@ -190,22 +190,12 @@ struct Handle {
 impl Drop for Handle {
     /// The last handle is gone: abort the opening, or close with 1001.
     fn drop(&mut self) {
-        let mut face = self.core.state();
-        match face.ready_state {
-            ReadyState::Connecting => {
-                face.ready_state = ReadyState::Closing;
-                self.core.shared.abort_opening();
-            }
-            ReadyState::Open => {
-                face.ready_state = ReadyState::Closing;
-                drop(face);
-                self.core.shared.close(&CloseInfo {
-                    close_code: Some(CloseCode::GOING_AWAY.as_u16()),
-                    reason: String::new(),
-                });
-            }
-            ReadyState::Closing | ReadyState::Closed => {}
-        }
+        self.core.start_closing(false, |shared| {
+            shared.close(&CloseInfo {
+                close_code: Some(CloseCode::GOING_AWAY.as_u16()),
+                reason: String::new(),
+            });
+        });
     }
 }
 
@@ -406,23 +396,12 @@ impl WebSocket {
         let close_code = validate_close(code, reason)?;
         let core = self.core();
         core.observe();
-        let mut face = core.state();
-        match face.ready_state {
-            ReadyState::Connecting => {
-                face.ready_state = ReadyState::Closing;
-                // Under the face lock: the event loop then sees CLOSING and a failed opening.
-                core.shared.abort_opening();
-            }
-            ReadyState::Open => {
-                face.ready_state = ReadyState::Closing;
-                drop(face);
-                core.shared.close(&CloseInfo {
-                    close_code,
-                    reason: reason.to_owned(),
-                });
-            }
-            ReadyState::Closing | ReadyState::Closed => {}
-        }
+        core.start_closing(false, |shared| {
+            shared.close(&CloseInfo {
+                close_code,
+                reason: reason.to_owned(),
+            });
+        });
         Ok(())
     }
 
@@ -433,19 +412,7 @@ impl WebSocket {
     pub fn terminate(&self) {
         let core = self.core();
         core.observe();
-        let mut face = core.state();
-        match face.ready_state {
-            ReadyState::Connecting => {
-                face.ready_state = ReadyState::Closing;
-                core.shared.abort_opening();
-            }
-            ReadyState::Open | ReadyState::Closing => {
-                face.ready_state = ReadyState::Closing;
-                drop(face);
-                core.shared.terminate();
-            }
-            ReadyState::Closed => {}
-        }
+        core.start_closing(true, Shared::terminate);
     }
 
     /// `addEventListener(type, listener)`. A listener already registered for `event_type` is
