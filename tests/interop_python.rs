@@ -2,85 +2,16 @@
 //! client and as a client of our server, on 127.0.0.1, started from `tests/interop/*.py` and
 //! stopped by PID.
 //!
-//! The Python comes from `INTEROP_PYTHON`, else `target/interop-venv/bin/python` (`.ci/run`
-//! creates it: `python3 -m venv target/interop-venv && target/interop-venv/bin/pip install
-//! websockets`). Without one the tests are skipped locally, and fail under CI.
+//! The Python: see `support::python` (skipped locally without one, failing under CI).
 #![cfg(feature = "deflate")]
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-
 use futures_util::{SinkExt, StreamExt};
+use support::python::{PythonEcho, python, scripts};
 use support::*;
 use whatwg_websocket::proto::deflate::DeflateOptions;
 use whatwg_websocket::{CloseInfo, Message, ServerOptions, StreamOptions};
-
-fn scripts() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
-}
-
-fn python() -> Option<PathBuf> {
-    let candidate = std::env::var_os("INTEROP_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("target/interop-venv/bin/python")
-        });
-    let works = Command::new(&candidate)
-        .args(["-c", "import websockets"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if works {
-        return Some(candidate);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI must provide Python websockets at {}",
-        candidate.display()
-    );
-    eprintln!(
-        "skipped: no Python with `websockets` at {}",
-        candidate.display()
-    );
-    None
-}
-
-/// A child process killed (by PID) and reaped when dropped.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts the Python echo server with `args`; returns it and its port.
-fn python_server(python: &Path, args: &[&str]) -> (Child, u16) {
-    let mut child = Child(
-        Command::new(python)
-            .arg(scripts().join("echo_server.py"))
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python starts"),
-    );
-    let stdout = child.0.stdout.take().expect("piped stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("the server prints its port");
-    let port = line
-        .trim()
-        .strip_prefix("port ")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-    (child, port)
-}
 
 fn messages() -> Vec<Message> {
     let json = r#"{"type":"subscribe","id":"7","payload":{"query":"subscription { trades }"}}"#;
@@ -114,7 +45,8 @@ async fn our_client_talks_deflate_to_a_python_websockets_server() {
             "permessage-deflate; server_no_context_takeover; client_max_window_bits=9",
         ),
     ] {
-        let (_server, port) = python_server(&python, args);
+        let server = PythonEcho::start(&python, args, false);
+        let port = server.port;
         let options = StreamOptions {
             deflate: Some(client),
             ..Default::default()

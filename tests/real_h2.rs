@@ -5,18 +5,25 @@
 //! - HTTP/2 servers without it, where the agent must fall back to HTTP/1.1: a Node HTTP/2
 //!   server that also speaks HTTP/1.1, and nginx with `http2` in front of our echo server.
 //!
+//! The same nginx also fronts Python `websockets` (`tests/interop/echo_server.py`, with the
+//! Python of `tests/interop_python.rs`) for a regression test of the closing handshake over
+//! TLS right behind a large message.
+//!
 //! Without them installed the tests are skipped locally, and fail under CI.
 
 mod support;
 
 use std::path::Path;
+use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use support::daemon::Daemon;
 use support::pki::*;
 use support::proxies::{opening_error, through};
+use support::python::{PythonEcho, python};
 use support::*;
-use whatwg_websocket::handshake::HandshakeError;
+use whatwg_websocket::dispatcher::{DispatchFuture, Dispatcher, upgrade_http1};
+use whatwg_websocket::handshake::{HandshakeError, HandshakeRequest};
 use whatwg_websocket::{
     Agent, AgentOptions, CloseInfo, Failure, Message, Opened, ServerOptions, StreamOptions,
 };
@@ -201,4 +208,114 @@ async fn the_stream_face_sees_opened_over_real_h2() {
     assert_eq!((protocol.as_str(), extensions.as_str()), ("", ""));
     ws.close(Default::default()).unwrap();
     assert_eq!(within(ws.closed()).await.unwrap().close_code, Some(1005));
+}
+
+/// A dispatcher for `wss://localhost:<port>/`: TCP to 127.0.0.1 with a small send buffer, TLS
+/// (tokio-rustls, as the agent's) with `tls`, and the HTTP/1.1 upgrade. With the kernel's
+/// autotuned buffers a loopback socket swallows 1 MiB at once; a small one is full while a
+/// large message goes out, as a socket is on a busy machine or a slow network.
+struct SmallSendBuffer {
+    tls: std::sync::Arc<rustls::ClientConfig>,
+    send_buffer: u32,
+}
+
+impl Dispatcher for SmallSendBuffer {
+    fn dispatch(&self, request: HandshakeRequest) -> DispatchFuture {
+        let tls = self.tls.clone();
+        let send_buffer = self.send_buffer;
+        Box::pin(async move {
+            let (_, port) = request.host_and_port();
+            let socket = tokio::net::TcpSocket::new_v4().map_err(Failure::Io)?;
+            socket
+                .set_send_buffer_size(send_buffer)
+                .map_err(Failure::Io)?;
+            let tcp = socket
+                .connect(([127, 0, 0, 1], port).into())
+                .await
+                .map_err(Failure::Io)?;
+            tcp.set_nodelay(true).map_err(Failure::Io)?;
+            let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+            let tls = tokio_rustls::TlsConnector::from(tls)
+                .connect(name, tcp)
+                .await
+                .map_err(Failure::Io)?;
+            upgrade_http1(tls, &request, 65536).await
+        })
+    }
+}
+
+/// A regression test: the Close queued right behind a 1 MiB message over TLS must leave the
+/// process. The connection used to write the last of the message and the Close into the TLS
+/// stream (rustls took them into its buffer) when the socket was full, and never flushed that
+/// stream again, so they stayed in rustls and the closing handshake timed out (1006).
+#[tokio::test]
+async fn a_close_right_behind_a_1_mib_message_through_nginx_tls_to_python_websockets_completes() {
+    const TRIES: usize = 40;
+    let Some(python) = python() else {
+        return;
+    };
+    if !support::daemon::installed(&[Path::new("/usr/sbin/nginx")], "tests/proxies/install") {
+        return;
+    }
+    let pki = pki();
+    let pem = PemFiles::new(&pki, "h2peers");
+    let backend = PythonEcho::start(&python, &[], true);
+    let nginx = start(
+        "nginx-h2",
+        &[&backend.port.to_string(), &pem.cert(), &pem.key()],
+    );
+    // HTTP/1.1 through TLS, trusting the test CA only.
+    let mut tls = (*pki.client_config()).clone();
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let dispatcher: std::sync::Arc<dyn Dispatcher> = std::sync::Arc::new(SmallSendBuffer {
+        tls: std::sync::Arc::new(tls),
+        send_buffer: 32 * 1024,
+    });
+    let url = format!("wss://localhost:{}/", nginx.port);
+    let payload = Message::binary((0..1u32 << 20).map(|i| (i % 251) as u8).collect::<Vec<_>>());
+    let mut failures = Vec::new();
+    for attempt in 0..TRIES {
+        let options = StreamOptions {
+            dispatcher: Some(dispatcher.clone()),
+            // A lost Close fails the try in 2 s instead of the default 5 s.
+            close_timeout: Duration::from_secs(2),
+            // `closed` reads the echo (if the server sends it before its Close) ahead.
+            read_high_water_mark: 2 << 20,
+            deflate: None,
+            ..Default::default()
+        };
+        let (ws, mut opened) = connect(&url, options).await;
+        // Queued, not flushed: the Close goes right behind it.
+        within(opened.writable.feed(payload.clone())).await.unwrap();
+        ws.close(CloseInfo {
+            close_code: Some(4000),
+            reason: "done".into(),
+        })
+        .unwrap();
+        match within(ws.closed()).await {
+            Ok(info) if (info.close_code, info.reason.as_str()) == (Some(4000), "done") => {
+                // The server answers the Close at once, and echoes the message only if it got
+                // to it first.
+                if let Some(echoed) = within(opened.readable.next()).await {
+                    assert!(
+                        echoed.unwrap() == payload,
+                        "{}: try {attempt}: a wrong echo",
+                        nginx.what
+                    );
+                }
+            }
+            other => failures.push(format!("try {attempt}: {other:?}")),
+        }
+    }
+    eprintln!(
+        "{} of {TRIES} closing handshakes failed through {}",
+        failures.len(),
+        nginx.what
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {TRIES} closing handshakes failed through {}: {failures:#?}",
+        failures.len(),
+        nginx.what
+    );
 }

@@ -6,6 +6,7 @@ pub mod h2;
 pub mod mock;
 pub mod pki;
 pub mod proxies;
+pub mod python;
 
 use std::future::Future;
 use std::net::SocketAddr;
