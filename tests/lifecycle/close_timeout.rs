@@ -318,3 +318,47 @@ async fn dropping_every_stream_handle_sends_1001_through_a_full_socket_then_clos
     assert_eq!(our_close(&mut peer).await, Some(1001));
     socket_closed_within_timeout(&mut peer, start).await;
 }
+
+// ----- the EventTarget face on a multi-thread runtime (real time) -----
+
+/// 100 sockets on busy workers close against silent peers, or are dropped: every one fires
+/// `open` then `close` (1006) once, in that order, and every socket is closed, well within the
+/// test's bound (the close timeout is 100 ms).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_close_timeouts_hold_for_100_sockets_on_a_busy_multi_thread_runtime() {
+    let _load = crate::support::Load::start(4);
+    let mut sockets = Vec::new();
+    for i in 0..100 {
+        let (dispatcher, peer) = mock::socket(Mock::default());
+        let init = WebSocketInit {
+            dispatcher: Some(dispatcher),
+            close_timeout: Some(Duration::from_millis(100)),
+            ..WebSocketInit::default()
+        };
+        let mut events = None;
+        let ws = WebSocket::with_listeners("ws://mock/", init, |ws| {
+            events = Some(record(ws, &["open", "message", "error", "close"]));
+        })
+        .unwrap();
+        sockets.push((i, ws, events.unwrap(), peer));
+    }
+    let mut closed = Vec::new();
+    for (i, ws, mut events, peer) in sockets {
+        assert_eq!(next_event(&mut events).await.event_type(), "open");
+        if i % 2 == 0 {
+            ws.close(Some(1000), None).unwrap();
+        } else {
+            drop(ws);
+        }
+        closed.push((events, peer));
+    }
+    for (mut events, mut peer) in closed {
+        let close = next_event(&mut events).await;
+        assert_eq!((close.event_type(), close.code()), ("close", 1006));
+        assert!(
+            within(events.recv()).await.is_none(),
+            "one close, then nothing"
+        );
+        within(peer.drain_until_closed()).await;
+    }
+}

@@ -5,15 +5,13 @@
 //! load, over loopback, counted.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::mpsc::{self, UnboundedReceiver};
 use whatwg_websocket::proto::{CloseCode, CloseFrame, Frame, Incoming, OpCode};
 use whatwg_websocket::{Event, WebSocket};
 
-use crate::support::{busy, raw_server, record, within};
+use crate::support::{Load, raw_server, record, within};
 
 /// A server that opens, sends `greeting` if any, and closes at once (1000 "bye").
 async fn quick_server(greeting: Option<&'static str>) -> SocketAddr {
@@ -49,31 +47,6 @@ async fn all_events(mut events: UnboundedReceiver<Event>) -> Vec<String> {
         types.push(event.event_type().to_owned());
     }
     types
-}
-
-/// Tasks that keep the runtime's workers busy in short slices until the guard is dropped.
-struct Load(Arc<AtomicBool>);
-
-impl Load {
-    fn start(tasks: usize) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        for _ in 0..tasks {
-            let stop = stop.clone();
-            tokio::spawn(async move {
-                while !stop.load(Ordering::Relaxed) {
-                    busy(Duration::from_micros(300));
-                    tokio::task::yield_now().await;
-                }
-            });
-        }
-        Self(stop)
-    }
-}
-
-impl Drop for Load {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

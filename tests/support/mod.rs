@@ -10,6 +10,8 @@ pub mod python;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -54,6 +56,31 @@ pub fn busy(duration: Duration) {
     let start = std::time::Instant::now();
     while start.elapsed() < duration {
         std::hint::spin_loop();
+    }
+}
+
+/// Tasks that keep the runtime's workers busy in short slices until the guard is dropped.
+pub struct Load(Arc<AtomicBool>);
+
+impl Load {
+    pub fn start(tasks: usize) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        for _ in 0..tasks {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    busy(Duration::from_micros(300));
+                    tokio::task::yield_now().await;
+                }
+            });
+        }
+        Self(stop)
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
     }
 }
 
