@@ -20,6 +20,9 @@ use super::{Connection, Outcome};
 use crate::proto::{CloseCode, CloseFrame, Frame, MessageDecoder, OpCode, ProtocolError, Role};
 use crate::{CloseInfo, Failure, WebSocketError};
 
+/// Messages an abandoned connection discards per poll before it lets other tasks run.
+const DISCARDED_PER_POLL: usize = 64;
+
 impl Connection {
     /// Starts the closing handshake with `info` (already validated), unless it has started.
     pub(crate) fn close(&mut self, info: &CloseInfo) {
@@ -153,6 +156,8 @@ impl Connection {
     }
 
     fn poll_progress(&mut self) -> Poll<Outcome> {
+        // Messages discarded in this poll (an abandoned connection has no reader to wait for).
+        let mut discarded = 0;
         loop {
             if let Some(outcome) = &self.outcome {
                 return Poll::Ready(outcome.clone());
@@ -177,11 +182,19 @@ impl Connection {
                 if !self.abandoned && self.inbound_bytes >= self.config.read_high_water_mark {
                     return Poll::Pending; // The reader makes room, and wakes us.
                 }
-                if let Some(message) = ready!(self.poll_incoming())
-                    && !self.abandoned
-                {
+                let Some(message) = ready!(self.poll_incoming()) else {
+                    continue;
+                };
+                if !self.abandoned {
                     self.inbound_bytes += message.len();
                     self.inbound.push_back(message);
+                } else {
+                    discarded += 1;
+                    if discarded == DISCARDED_PER_POLL {
+                        // A socket that is always readable must not hold the task's thread.
+                        self.waker.wake_by_ref();
+                        return Poll::Pending;
+                    }
                 }
                 continue;
             }
@@ -240,6 +253,9 @@ impl Connection {
     /// compressor's window) are freed. Messages read ahead for the reader stay.
     fn finish(&mut self, outcome: Outcome) {
         self.outcome = Some(outcome);
+        // Dropping the socket and the timer drops the wakers they hold without waking them:
+        // every party learns of the outcome here.
+        self.waker.wake_by_ref();
         self.io = Box::new(tokio::io::empty());
         self.eof = true;
         self.shut_down = true;

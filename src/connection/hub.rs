@@ -61,10 +61,12 @@ impl WakerHub {
         self.wakers[slot as usize].wake();
     }
 
-    /// Wakes the parties that drive the closing: `closed` and the closer task.
+    /// Wakes the parties that may wait for the reader to make room: `closed`, the closer
+    /// task, and the writable's `close`.
     pub(crate) fn wake_drivers(&self) {
         self.wake_slot(Slot::Lifecycle);
         self.wake_slot(Slot::Closer);
+        self.wake_slot(Slot::Write);
     }
 
     /// Wakes every party that waits.

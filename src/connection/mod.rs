@@ -254,10 +254,15 @@ impl Connection {
                 let _ = self.poll_send();
                 return Poll::Ready(None);
             }
-            if self.close_sent && self.deadline_passed() {
-                // By the clock: a peer that keeps sending never lets this loop wait.
-                self.time_out();
-                continue;
+            if self.close_sent {
+                // Started here if the close began outside the runtime: a peer that keeps
+                // sending may never let this loop wait (where `poll_deadline` would start it).
+                self.start_deadline();
+                if self.deadline_passed() {
+                    // By the clock, for the same reason.
+                    self.time_out();
+                    continue;
+                }
             }
             // An empty buffer holds no frame (a partial frame's header stays in the buffer
             // until its payload is complete): skip straight to reading.

@@ -119,7 +119,7 @@ impl Shared {
         if let Phase::Open(_) = &state.phase
             && let Phase::Open(connection) = std::mem::replace(&mut state.phase, Phase::Connecting)
         {
-            retire(connection, &self.hub, self.runtime.as_ref());
+            retire(connection, &self.hub, self.runtime().as_ref());
         }
         drop(state);
         self.fail_opening(Failure::Aborted);
@@ -164,9 +164,14 @@ impl Shared {
         {
             return;
         }
-        if let (Some(runtime), Some(shared)) = (&self.runtime, self.me.upgrade()) {
+        if let (Some(runtime), Some(shared)) = (self.runtime(), self.me.upgrade()) {
             runtime.spawn(close_in_background(shared));
         }
+    }
+
+    /// The runtime the connection was made in, else the current one.
+    pub(crate) fn runtime(&self) -> Option<Handle> {
+        self.runtime.clone().or_else(|| Handle::try_current().ok())
     }
 
     pub(crate) fn wake_all(&self) {
@@ -222,7 +227,7 @@ impl Drop for Shared {
         self.abort.cancel();
         let state = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
         if let Phase::Open(connection) = std::mem::replace(&mut state.phase, Phase::Connecting) {
-            retire(connection, &self.hub, self.runtime.as_ref());
+            retire(connection, &self.hub, self.runtime().as_ref());
         }
     }
 }

@@ -188,7 +188,7 @@ impl Core {
             self.shared.hub.wake_slot(Slot::Read);
             return;
         }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        let Some(runtime) = self.shared.runtime() else {
             return;
         };
         let core = self.clone();

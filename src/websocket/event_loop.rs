@@ -57,17 +57,13 @@ pub(crate) async fn run(
         // Failing the connection: CLOSED, then error and close (1006).
         let close = unclean_close(&error);
         as_listener(|| {
-            core.target
-                .dispatch_replayable(&Event::fired("error").trusted(Some(error.clone())));
-            core.target.dispatch_replayable(&close);
+            dispatch_replayable(&core, &Event::fired("error").trusted(Some(error.clone())));
+            dispatch_replayable(&core, &close);
         });
         finish(&core);
         return;
     }
-    as_listener(|| {
-        core.target
-            .dispatch_replayable(&Event::fired("open").trusted(None))
-    });
+    as_listener(|| dispatch_replayable(&core, &Event::fired("open").trusted(None)));
 
     let mut driver = Driver {
         core: &core,
@@ -92,12 +88,18 @@ pub(crate) async fn run(
         if let Outcome::Unclean(error) = &outcome
             && was_failed(error)
         {
-            core.target
-                .dispatch_replayable(&Event::fired("error").trusted(Some(error.clone())));
+            dispatch_replayable(&core, &Event::fired("error").trusted(Some(error.clone())));
         }
-        core.target.dispatch_replayable(&close);
+        dispatch_replayable(&core, &close);
     });
     finish(&core);
+}
+
+/// Dispatches a replayable event after the replays owed so far, so that listeners added late
+/// get the events in the order they fired.
+fn dispatch_replayable(core: &Core, event: &Event) {
+    core.run_replays();
+    core.target.dispatch_replayable(event);
 }
 
 /// The close event of an unclean end: 1006, or the peer's code and reason when the peer closed

@@ -362,3 +362,65 @@ async fn websocket_close_timeouts_hold_for_100_sockets_on_a_busy_multi_thread_ru
         within(peer.drain_until_closed()).await;
     }
 }
+
+/// A peer whose frames never stop coming: reads never wait.
+fn endless_peer() -> Mock {
+    let mut frames = Vec::new();
+    for _ in 0..64 {
+        // Unmasked server frames: FIN + text, 4 bytes.
+        frames.extend_from_slice(&[0x81, 4]);
+        frames.extend_from_slice(b"tick");
+    }
+    Mock {
+        endless: Some(frames),
+        ..Mock::default()
+    }
+}
+
+/// A close started on a thread without a runtime cannot start its timer there; the read path
+/// starts it, although a peer that never stops sending never lets it wait (real time: virtual
+/// time stands still while the runtime is busy).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_close_started_outside_the_runtime_ends_against_a_peer_that_never_stops_sending() {
+    let (dispatcher, peer) = mock::socket(endless_peer());
+    let init = WebSocketInit {
+        dispatcher: Some(dispatcher),
+        close_timeout: Some(Duration::from_millis(200)),
+        ..WebSocketInit::default()
+    };
+    let mut events = None;
+    let ws = WebSocket::with_listeners("ws://mock/", init, |ws| {
+        events = Some(record(ws, &["open", "close"]));
+    })
+    .unwrap();
+    let mut events = events.unwrap();
+    assert_eq!(next_event(&mut events).await.event_type(), "open");
+    let closing = ws.clone();
+    std::thread::spawn(move || closing.close(Some(1000), None).unwrap())
+        .join()
+        .unwrap();
+    let close = next_event(&mut events).await;
+    assert_eq!((close.event_type(), close.code()), ("close", 1006));
+    assert!(peer.closed_by_us());
+}
+
+/// Every handle of a stream dropped on a thread without a runtime, over a socket that never
+/// stops being readable: the task that finishes the connection discards what arrives in
+/// slices, starts the timer itself, and closes the socket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_handles_dropped_outside_the_runtime_end_against_a_peer_that_never_stops_sending() {
+    let (dispatcher, mut peer) = mock::socket(endless_peer());
+    let options = StreamOptions {
+        dispatcher: Some(dispatcher),
+        close_timeout: Duration::from_millis(200),
+        ..StreamOptions::default()
+    };
+    let ws = WebSocketStream::new("ws://mock/", options).unwrap();
+    let opened = within(ws.opened()).await.unwrap();
+    std::thread::spawn(move || drop((ws, opened)))
+        .join()
+        .unwrap();
+    assert_eq!(our_close(&mut peer).await, Some(1001));
+    within(peer.drain_until_closed()).await;
+    assert!(peer.closed_by_us());
+}

@@ -124,3 +124,43 @@ async fn with_listeners_every_one_of_500_sockets_under_load_gets_every_event() {
         }
     }
 }
+
+/// While an early listener is slow, the owner adds `error` and `close` listeners: the `error`
+/// that already fired is replayed before the `close` that fires next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_listeners_get_error_before_close_while_an_early_listener_is_slow() {
+    let (_refusing, address) = refusing_address();
+    let (started, slow_started) = std::sync::mpsc::channel();
+    let _ws = WebSocket::with_listeners(&format!("ws://{address}/"), (), |ws| {
+        ws.add_event_listener("error", move |_: &Event| {
+            let _ = started.send(());
+            std::thread::sleep(Duration::from_millis(300));
+        });
+    })
+    .unwrap();
+    let ws = _ws.clone();
+    let events = tokio::task::spawn_blocking(move || {
+        slow_started.recv().unwrap();
+        record(&ws, &["error", "close"])
+    })
+    .await
+    .unwrap();
+    assert_eq!(all_events(events).await, ["error", "close"]);
+}
+
+/// After the socket's task has ended, a listener added on a thread without a runtime still
+/// gets its replay (on the socket's runtime).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_added_after_the_end_on_a_thread_without_a_runtime_gets_its_replay() {
+    let address = quick_server(None).await;
+    let mut first = None;
+    let ws = WebSocket::with_listeners(&format!("ws://{address}/"), (), |ws| {
+        first = Some(record(ws, &["close"]));
+    })
+    .unwrap();
+    assert_eq!(all_events(first.unwrap()).await, ["close"]);
+    let late = std::thread::spawn(move || record(&ws, &["close"]))
+        .join()
+        .unwrap();
+    assert_eq!(all_events(late).await, ["close"]);
+}

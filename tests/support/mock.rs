@@ -38,6 +38,9 @@ pub struct Mock {
     pub held_capacity: usize,
     /// What the handshake agreed (the `extensions` answer, for permessage-deflate).
     pub negotiated: Negotiated,
+    /// A peer that never stops sending: these bytes (whole frames) come again whenever
+    /// everything sent has been read, so that reads never wait.
+    pub endless: Option<Vec<u8>>,
 }
 
 impl Default for Mock {
@@ -47,6 +50,7 @@ impl Default for Mock {
             hold_until_flush: false,
             held_capacity: 64 * 1024,
             negotiated: Negotiated::default(),
+            endless: None,
         }
     }
 }
@@ -56,6 +60,7 @@ struct Link {
     // Peer to us.
     inbound: VecDeque<u8>,
     inbound_eof: bool,
+    endless: Option<Vec<u8>>,
     read_error: Option<io::ErrorKind>,
     reader: Option<Waker>,
     // Us to peer.
@@ -110,6 +115,11 @@ impl AsyncRead for MockIo {
         let mut link = lock(&self.link);
         if let Some(kind) = link.read_error.take() {
             return Poll::Ready(Err(kind.into()));
+        }
+        if link.inbound.is_empty()
+            && let Some(again) = link.endless.clone()
+        {
+            link.inbound.extend(again);
         }
         if link.inbound.is_empty() {
             if link.inbound_eof {
@@ -376,6 +386,7 @@ pub fn pair(mock: &Mock) -> (MockIo, MockPeer) {
         capacity: mock.capacity,
         held_capacity: mock.held_capacity,
         hold_until_flush: mock.hold_until_flush,
+        endless: mock.endless.clone(),
         ..Link::default()
     }));
     let mut frames = FrameDecoder::new(Role::Server, Limits::unlimited());
