@@ -71,6 +71,26 @@ impl Connection {
         self.encoder
             .encode(&Frame::new(OpCode::Close, payload), &mut self.write_buf);
         self.close_sent = true;
+        self.closing = true;
+    }
+
+    /// The read path once closing has started: whether no more messages come (the peer's
+    /// Close arrived, the connection failed or ended, or the close timeout passed after our
+    /// Close); then what is queued (a reply to a Close) goes out without waiting for `closed`.
+    #[inline(never)]
+    pub(super) fn messages_ended(&mut self) -> bool {
+        if self.close_received.is_none() && self.failure.is_none() && self.outcome.is_none() {
+            // Only our Close: reading goes on until the close timeout, which starts here if
+            // the close began outside the runtime, and is checked by the clock, since a peer
+            // that keeps sending may never let reading wait (where `poll_deadline` would).
+            self.start_deadline();
+            if !self.deadline_passed() {
+                return false;
+            }
+            self.time_out();
+        }
+        let _ = self.poll_send();
+        true
     }
 
     /// Starts the close timeout. Outside a Tokio runtime (a handle dropped after the runtime,
@@ -132,6 +152,7 @@ impl Connection {
             return;
         }
         if self.failure.is_none() && self.outcome.is_none() {
+            self.closing = true;
             let code = Some(CloseCode::ABNORMAL_CLOSURE.as_u16());
             self.failure = Some(WebSocketError::from_parts(
                 code,
@@ -253,6 +274,7 @@ impl Connection {
     /// compressor's window) are freed. Messages read ahead for the reader stay.
     fn finish(&mut self, outcome: Outcome) {
         self.outcome = Some(outcome);
+        self.closing = true;
         // Dropping the socket and the timer drops the wakers they hold without waking them:
         // every party learns of the outcome here.
         self.waker.wake_by_ref();

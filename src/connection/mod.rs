@@ -138,6 +138,9 @@ pub(crate) struct Connection {
     pending_pong: Option<Bytes>,
     close_sent: bool,
     close_received: Option<CloseInfo>,
+    /// The closing has started or the connection is over (our Close queued, the peer's Close
+    /// received, a failure, or an outcome): one flag for the hot paths to test.
+    closing: bool,
     /// Every handle is gone: messages that arrive are discarded.
     abandoned: bool,
     eof: bool,
@@ -201,6 +204,7 @@ impl Connection {
             pending_pong: None,
             close_sent: false,
             close_received: None,
+            closing: false,
             abandoned: false,
             eof: false,
             shut_down: false,
@@ -214,7 +218,7 @@ impl Connection {
 
     /// Whether the closing handshake has started or the connection is over.
     pub(crate) fn is_closing(&self) -> bool {
-        self.close_sent || self.close_received.is_some() || self.failure.is_some()
+        self.closing
     }
 
     // ----- receiving -----
@@ -249,20 +253,8 @@ impl Connection {
     /// sending.
     fn poll_incoming(&mut self) -> Poll<Option<Message>> {
         loop {
-            if self.close_received.is_some() || self.failure.is_some() || self.outcome.is_some() {
-                // Send the reply to a Close (or our failing Close) without waiting for `closed`.
-                let _ = self.poll_send();
+            if self.closing && self.messages_ended() {
                 return Poll::Ready(None);
-            }
-            if self.close_sent {
-                // Started here if the close began outside the runtime: a peer that keeps
-                // sending may never let this loop wait (where `poll_deadline` would start it).
-                self.start_deadline();
-                if self.deadline_passed() {
-                    // By the clock, for the same reason.
-                    self.time_out();
-                    continue;
-                }
             }
             // An empty buffer holds no frame (a partial frame's header stays in the buffer
             // until its payload is complete): skip straight to reading.
@@ -273,7 +265,7 @@ impl Connection {
             };
             match decoded {
                 Ok(Some(Incoming::Message(message))) => {
-                    if self.queued() != 0 || self.unflushed {
+                    if self.queued() != 0 {
                         // A pong (or a Close reply) queued on the way: send it now.
                         let _ = self.poll_send();
                     }
@@ -294,12 +286,13 @@ impl Connection {
                 }
                 Ok(None) => {}
             }
-            // Answer pings (and send anything else queued) before waiting for more input.
+            // Answer pings (and send anything else queued, or a flush that had to wait) before
+            // waiting for more input.
             if self.queued() != 0 || self.unflushed {
                 let _ = self.poll_send();
             }
             match self.poll_fill() {
-                Poll::Pending if self.poll_deadline() => {}
+                Poll::Pending if self.closing && self.poll_deadline() => {}
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Ok(0)) => {
                     self.eof = true;
@@ -342,6 +335,7 @@ impl Connection {
             },
         };
         self.close_received = Some(info);
+        self.closing = true;
         // What is still queued goes out before our reply, but the peer has stopped reading
         // (RFC 6455 5.5.1): the close is not clean, as in the browsers' WebSocketStream.
         self.unsent_at_close = self.data_end > self.written;
@@ -484,6 +478,17 @@ impl Connection {
     /// with data still unsent (that data may never be read), and once the connection ended
     /// uncleanly. Ends within the close timeout once closing has started.
     pub(crate) fn poll_flush(&mut self) -> Poll<Result<(), SendError>> {
+        if self.closing {
+            return self.poll_flush_closing();
+        }
+        match ready!(self.poll_send()) {
+            Ok(()) => Poll::Ready(Ok(())),
+            Err(()) => Poll::Ready(Err(self.send_error())),
+        }
+    }
+
+    #[inline(never)]
+    fn poll_flush_closing(&mut self) -> Poll<Result<(), SendError>> {
         if self.unsent_at_close {
             return Poll::Ready(Err(SendError::Closing));
         }
@@ -493,7 +498,7 @@ impl Connection {
         match self.poll_send() {
             Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
             Poll::Ready(Err(())) => Poll::Ready(Err(self.send_error())),
-            Poll::Pending if self.poll_deadline() => self.poll_flush(),
+            Poll::Pending if self.poll_deadline() => self.poll_flush_closing(),
             Poll::Pending => Poll::Pending,
         }
     }

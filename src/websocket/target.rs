@@ -227,6 +227,7 @@ impl EventTarget {
     }
 
     /// Calls one registration with `event`, unless it was removed.
+    #[inline]
     pub(crate) fn invoke(&self, entry: &Arc<Entry>, event: &Event) {
         self.invoke_with(entry, None, event);
     }
@@ -242,6 +243,7 @@ impl EventTarget {
     /// [`invoke`](Self::invoke) for a replay: `resolved` is the listener when the replay was
     /// queued, called if the registration has none now because [`clear`](Self::clear) ran
     /// in between (a registration the user removed is skipped).
+    #[inline]
     pub(crate) fn invoke_with(
         &self,
         entry: &Arc<Entry>,
@@ -257,7 +259,10 @@ impl EventTarget {
             }
             self.lock().entries.retain(|e| !Arc::ptr_eq(e, entry));
         }
-        let listener = self.listener_of(entry).or_else(|| resolved.cloned());
+        let listener = match &entry.callback {
+            Callback::Listener(listener) => Some(listener.clone()),
+            Callback::Handler(handler) => self.handler(*handler).or_else(|| resolved.cloned()),
+        };
         if let Some(listener) = listener {
             // The panic hook has reported it; the other listeners still run.
             let _ = catch_unwind(AssertUnwindSafe(|| listener.call(event)));
