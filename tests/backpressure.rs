@@ -13,8 +13,8 @@ use whatwg_websocket::{Message, Opened, ServerOptions, StreamOptions, accept};
 
 const MIB: usize = 1 << 20;
 
-/// The burst's size in MiB: more than loopback's socket buffers hold together (`tcp_rmem` and
-/// `tcp_wmem` maxima of 32 MiB and 4 MiB are common).
+/// The burst's size in MiB: far more than the client's fixed 256 KiB receive buffer and the
+/// server's send buffer (autotuned up to `tcp_wmem`'s maximum, 4 MiB here) hold together.
 const MESSAGES: u8 = 64;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -36,13 +36,14 @@ async fn an_unread_readable_holds_back_a_64_mib_burst() {
     .await;
     let options = StreamOptions {
         read_high_water_mark: 64 * 1024,
+        // Autotuned, a loopback socket's receive buffer may grow to tens of MiB (tcp_rmem):
+        // fixed at 256 KiB, only our backpressure can hold the burst back.
+        dispatcher: Some(Arc::new(FixedReceiveBuffer(256 * 1024))),
         ..Default::default()
     };
     let (ws, Opened { mut readable, .. }) = connect(&format!("ws://{address}/"), options).await;
     // `closed` drives the connection while nobody reads: it may read ahead one message past
-    // the high-water mark, no more; the rest stays with the sender. The burst is larger than
-    // the kernel's socket buffers can grow to (loopback autotuning reaches tens of MiB on some
-    // machines), so only our backpressure can hold it back.
+    // the high-water mark, no more; the rest stays with the sender.
     let _ = tokio::time::timeout(Duration::from_millis(500), ws.closed()).await;
     let held = sent.load(Ordering::SeqCst);
     assert!(

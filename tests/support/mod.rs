@@ -260,6 +260,31 @@ impl RawPeer {
     }
 }
 
+/// A dispatcher for `ws://127.0.0.1:<port>/` whose TCP socket has a fixed receive buffer of
+/// this many bytes (no autotuning): the kernel then holds at most about that much of what the
+/// peer sends, whatever the machine's `tcp_rmem`.
+pub struct FixedReceiveBuffer(pub u32);
+
+impl whatwg_websocket::Dispatcher for FixedReceiveBuffer {
+    fn dispatch(
+        &self,
+        request: whatwg_websocket::handshake::HandshakeRequest,
+    ) -> whatwg_websocket::dispatcher::DispatchFuture {
+        let size = self.0;
+        Box::pin(async move {
+            use whatwg_websocket::Failure;
+            let (_, port) = request.host_and_port();
+            let socket = tokio::net::TcpSocket::new_v4().map_err(Failure::Io)?;
+            socket.set_recv_buffer_size(size).map_err(Failure::Io)?;
+            let tcp = socket
+                .connect(([127, 0, 0, 1], port).into())
+                .await
+                .map_err(Failure::Io)?;
+            whatwg_websocket::dispatcher::upgrade_http1(tcp, &request, 65536).await
+        })
+    }
+}
+
 /// Opens a `WebSocketStream` to `url` and waits until it is open.
 pub async fn connect(
     url: &str,
