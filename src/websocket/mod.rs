@@ -151,7 +151,7 @@ pub struct AddEventListenerOptions {
 ///
 /// On the web, listeners added right after the constructor see every event: events wait for
 /// the script to finish. Here the socket's task dispatches them, one at a time and in the
-/// standard's order (`open`, `message`*, [`error`], `close`; or `error`, `close` when the
+/// standard's order (`open`, `message`*, `error` if failed, `close`; or `error`, `close` when the
 /// opening fails), and what is guaranteed depends on when a listener is added:
 ///
 /// - **In [`with_listeners`](Self::with_listeners)'s setup** (before the task starts): every
