@@ -1,5 +1,7 @@
-//! `Agent`: the direct dispatcher. DNS, TCP (TCP_NODELAY), TLS by rustls, then HTTP/1.1.
+//! `Agent`: the direct dispatcher. DNS, TCP (TCP_NODELAY, optional keepalive), TLS by rustls,
+//! then HTTP/1.1.
 
+use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,6 +46,75 @@ pub struct AgentOptions {
     /// connection's flow-control window; default 16 MiB, so that 64 stalled readers hold it
     /// up before the connection's other WebSockets wait).
     pub h2_connection_window: u32,
+    /// TCP keepalive on every connection the agent opens: to the server (HTTP/1.1 or HTTP/2)
+    /// or, for a [`ProxyAgent`](crate::ProxyAgent), to the proxy (default `None`: the OS
+    /// default, which is off). Probes find a peer or a NAT mapping that vanished without a
+    /// word while the WebSocket is idle; [`TcpKeepalive::default`] takes libcurl's settings.
+    pub tcp_keepalive: Option<TcpKeepalive>,
+}
+
+/// TCP keepalive settings ([`AgentOptions::tcp_keepalive`]), applied with `SO_KEEPALIVE` and
+/// the per-socket options below. Most systems count in whole seconds (Windows in
+/// milliseconds); Linux refuses an `idle` or `interval` under one second, and then the
+/// connection fails with [`Failure::Io`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpKeepalive {
+    /// How long the connection stays idle before the first probe (`TCP_KEEPIDLE`,
+    /// `TCP_KEEPALIVE` on macOS).
+    pub idle: Duration,
+    /// The time between unanswered probes (`TCP_KEEPINTVL`); `None` keeps the OS default.
+    /// Ignored where it cannot be set per socket (OpenBSD, Solaris, Haiku, among others).
+    pub interval: Option<Duration>,
+    /// How many unanswered probes fail the connection (`TCP_KEEPCNT`); `None` keeps the OS
+    /// default. Ignored where `interval` is.
+    pub retries: Option<u32>,
+}
+
+impl Default for TcpKeepalive {
+    /// libcurl's defaults (`CURLOPT_TCP_KEEPIDLE` 60 s, `CURLOPT_TCP_KEEPINTVL` 60 s,
+    /// `CURLOPT_TCP_KEEPCNT` 9): a dead peer is noticed after 10 minutes of silence, where
+    /// Linux's own defaults (7200 s, 75 s, 9) take 2 h 11 min.
+    fn default() -> Self {
+        Self {
+            idle: Duration::from_secs(60),
+            interval: Some(Duration::from_secs(60)),
+            retries: Some(9),
+        }
+    }
+}
+
+impl TcpKeepalive {
+    /// The settings as socket2 takes them. Interval and count: where socket2 0.6 sets them.
+    fn to_socket2(self) -> socket2::TcpKeepalive {
+        let params = socket2::TcpKeepalive::new().with_time(self.idle);
+        #[cfg(any(
+            target_os = "android",
+            target_os = "dragonfly",
+            target_os = "freebsd",
+            target_os = "fuchsia",
+            target_os = "illumos",
+            target_os = "ios",
+            target_os = "visionos",
+            target_os = "linux",
+            target_os = "macos",
+            target_os = "netbsd",
+            target_os = "tvos",
+            target_os = "watchos",
+            target_os = "windows",
+            target_os = "cygwin",
+        ))]
+        let params = {
+            let params = match self.interval {
+                Some(interval) => params.with_interval(interval),
+                None => params,
+            };
+            match self.retries {
+                Some(retries) => params.with_retries(retries),
+                None => params,
+            }
+        };
+        params
+    }
 }
 
 impl Default for AgentOptions {
@@ -58,6 +129,7 @@ impl Default for AgentOptions {
             h2_only: false,
             h2_stream_window: 256 * 1024,
             h2_connection_window: 16 * 1024 * 1024,
+            tcp_keepalive: None,
         }
     }
 }
@@ -133,7 +205,8 @@ impl Agent {
 
     async fn connect_tcp(&self, request: &HandshakeRequest) -> Result<TcpStream, Failure> {
         let (host, port) = request.host_and_port();
-        timeout(self.inner.options.connect_timeout, connect_tcp(host, port))
+        let options = &self.inner.options;
+        timeout(options.connect_timeout, connect_tcp(host, port, options))
             .await
             .map_err(|_| Failure::Timeout("connect"))?
     }
@@ -229,13 +302,26 @@ impl Dispatcher for Agent {
     }
 }
 
-/// Opens a TCP connection with TCP_NODELAY set (WebSocket frames are written whole).
-pub(super) async fn connect_tcp(host: &str, port: u16) -> Result<TcpStream, Failure> {
+/// Opens a TCP connection with TCP_NODELAY set (WebSocket frames are written whole) and the
+/// options' keepalive, if any.
+pub(super) async fn connect_tcp(
+    host: &str,
+    port: u16,
+    options: &AgentOptions,
+) -> Result<TcpStream, Failure> {
     let tcp = TcpStream::connect((host, port))
         .await
         .map_err(Failure::Io)?;
     tcp.set_nodelay(true).map_err(Failure::Io)?;
+    if let Some(keepalive) = options.tcp_keepalive {
+        set_keepalive(&tcp, keepalive).map_err(Failure::Io)?;
+    }
     Ok(tcp)
+}
+
+/// Turns TCP keepalive on for `tcp` with `keepalive`'s settings.
+fn set_keepalive(tcp: &TcpStream, keepalive: TcpKeepalive) -> io::Result<()> {
+    socket2::SockRef::from(tcp).set_tcp_keepalive(&keepalive.to_socket2())
 }
 
 /// Runs the opening handshake for `request` over `io`, a byte stream that reaches the URL's
@@ -259,4 +345,111 @@ pub(super) async fn open_over(
     timeout(options.handshake_timeout, handshake)
         .await
         .map_err(|_| Failure::Timeout("opening handshake"))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use socket2::SockRef;
+    use tokio::net::TcpListener;
+
+    /// A connection to a listener on 127.0.0.1 made by `connect_tcp` with `options`; the
+    /// listener is returned too, so that the connection stays open.
+    async fn connected(options: &AgentOptions) -> (TcpStream, TcpListener) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let tcp = connect_tcp("127.0.0.1", port, options).await.unwrap();
+        (tcp, listener)
+    }
+
+    fn with_keepalive(keepalive: TcpKeepalive) -> AgentOptions {
+        AgentOptions {
+            tcp_keepalive: Some(keepalive),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn keepalive_is_off_by_default() {
+        assert_eq!(AgentOptions::default().tcp_keepalive, None);
+        let (tcp, _listener) = connected(&AgentOptions::default()).await;
+        assert!(!SockRef::from(&tcp).keepalive().unwrap());
+        assert!(tcp.nodelay().unwrap());
+    }
+
+    #[tokio::test]
+    async fn connect_tcp_turns_keepalive_on() {
+        let keepalive = TcpKeepalive {
+            idle: Duration::from_secs(37),
+            interval: Some(Duration::from_secs(11)),
+            retries: Some(4),
+        };
+        let (tcp, _listener) = connected(&with_keepalive(keepalive)).await;
+        let socket = SockRef::from(&tcp);
+        assert!(socket.keepalive().unwrap());
+        assert!(tcp.nodelay().unwrap());
+        #[cfg(target_os = "linux")]
+        {
+            assert_eq!(
+                socket.tcp_keepalive_time().unwrap(),
+                Duration::from_secs(37)
+            );
+            assert_eq!(
+                socket.tcp_keepalive_interval().unwrap(),
+                Duration::from_secs(11)
+            );
+            assert_eq!(socket.tcp_keepalive_retries().unwrap(), 4);
+        }
+    }
+
+    /// The default settings reach the socket; `None` leaves the system's interval and count.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn keepalive_defaults_and_unset_parts() {
+        let (tcp, _listener) = connected(&with_keepalive(TcpKeepalive::default())).await;
+        let socket = SockRef::from(&tcp);
+        assert_eq!(
+            socket.tcp_keepalive_time().unwrap(),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            socket.tcp_keepalive_interval().unwrap(),
+            Duration::from_secs(60)
+        );
+        assert_eq!(socket.tcp_keepalive_retries().unwrap(), 9);
+
+        let (plain, _other) = connected(&AgentOptions::default()).await;
+        let system = SockRef::from(&plain);
+        let idle_only = TcpKeepalive {
+            idle: Duration::from_secs(5),
+            interval: None,
+            retries: None,
+        };
+        let (tcp, _listener) = connected(&with_keepalive(idle_only)).await;
+        let socket = SockRef::from(&tcp);
+        assert!(socket.keepalive().unwrap());
+        assert_eq!(socket.tcp_keepalive_time().unwrap(), Duration::from_secs(5));
+        assert_eq!(
+            socket.tcp_keepalive_interval().unwrap(),
+            system.tcp_keepalive_interval().unwrap()
+        );
+        assert_eq!(
+            socket.tcp_keepalive_retries().unwrap(),
+            system.tcp_keepalive_retries().unwrap()
+        );
+    }
+
+    /// A setting the system refuses fails the connection rather than pass unnoticed.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_refused_setting_fails_the_connection() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let options = with_keepalive(TcpKeepalive {
+            idle: Duration::ZERO,
+            ..Default::default()
+        });
+        let failure = connect_tcp("127.0.0.1", port, &options).await.unwrap_err();
+        assert!(matches!(failure, Failure::Io(_)), "{failure:?}");
+    }
 }

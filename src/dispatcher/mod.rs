@@ -19,7 +19,7 @@ use bytes::BytesMut;
 use crate::Failure;
 pub use crate::connection::Io;
 use crate::handshake::{HandshakeRequest, Negotiated};
-pub use agent::{Agent, AgentOptions};
+pub use agent::{Agent, AgentOptions, TcpKeepalive};
 pub use h2::H2Stream;
 pub use http1::upgrade_http1;
 #[cfg(any(test, feature = "fuzzing"))]

@@ -114,7 +114,7 @@ impl ProxyAgent {
         let inner = &self.inner;
         let (host, port) = request.host_and_port();
         let within = inner.options.connect_timeout;
-        let proxy = connect_tcp(&inner.uri.host, inner.uri.port);
+        let proxy = connect_tcp(&inner.uri.host, inner.uri.port, &inner.options);
         if inner.uri.scheme == Scheme::Https {
             let tunnel = async {
                 let proxy = inner
@@ -249,8 +249,9 @@ impl ProxyAgentBuilder {
     }
 
     /// All the [`AgentOptions`] at once (the timeouts, the server's certificates, the largest
-    /// response head, which also bounds the proxy's answer to CONNECT). The HTTP/2 options do
-    /// not apply: inside a tunnel the WebSocket speaks HTTP/1.1.
+    /// response head, which also bounds the proxy's answer to CONNECT, the TCP keepalive of the
+    /// connection to the proxy). The HTTP/2 options do not apply: inside a tunnel the
+    /// WebSocket speaks HTTP/1.1.
     pub fn options(mut self, options: AgentOptions) -> Self {
         self.options = options;
         self
