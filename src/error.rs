@@ -94,6 +94,9 @@ pub enum Failure {
     UnsentData,
     /// `terminate()` closed the connection without the closing handshake.
     Terminated,
+    /// Nothing arrived from the peer within the keepalive timeout after a keepalive ping: the
+    /// peer is gone (or its network is). The socket was closed at once.
+    KeepaliveTimeout,
 }
 
 impl fmt::Display for Failure {
@@ -108,6 +111,7 @@ impl fmt::Display for Failure {
             Self::ConnectionClosed => f.write_str("connection closed without a closing handshake"),
             Self::UnsentData => f.write_str("the peer closed while data was still unsent"),
             Self::Terminated => f.write_str("terminated without the closing handshake"),
+            Self::KeepaliveTimeout => f.write_str("keepalive ping timeout"),
         }
     }
 }

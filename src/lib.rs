@@ -15,16 +15,16 @@ mod websocket;
 pub mod fuzzing;
 
 pub use close_info::CloseInfo;
-pub use connection::DEFAULT_CLOSE_TIMEOUT;
+pub use connection::{DEFAULT_CLOSE_TIMEOUT, Keepalive};
 pub use dispatcher::{
     Agent, AgentOptions, Dispatcher, EnvHttpProxyAgent, EnvHttpProxyOptions, NoProxy, ProxyAgent,
-    ProxyAgentBuilder, ProxyError, TlsRoots,
+    ProxyAgentBuilder, ProxyError, TcpKeepalive, TlsRoots,
 };
 pub use error::{Error, Failure, WebSocketError};
 pub use proto::{CloseCode, CloseFrame, Limits, Message, ProtocolError, Utf8Bytes};
 pub use server::{H2Connection, ServerOptions, accept, accept_h2, accept_upgraded};
 pub use stream::{
-    DEFAULT_HIGH_WATER_MARK, Opened, Readable, StreamOptions, WebSocketStream, Writable,
+    DEFAULT_HIGH_WATER_MARK, Opened, Pong, Readable, StreamOptions, WebSocketStream, Writable,
 };
 pub use tokio_util::sync::CancellationToken;
 pub use websocket::{

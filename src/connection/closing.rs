@@ -159,6 +159,8 @@ impl Connection {
                 String::new(),
                 Some(Arc::new(failure)),
             ));
+            // No more messages will be read: a partly received (or inflated) one goes now.
+            self.decoder = MessageDecoder::new(self.config.role, self.config.limits);
             self.start_deadline();
         }
     }
@@ -167,6 +169,7 @@ impl Connection {
     /// messages into the inbound queue (up to the high-water mark) while the Close is awaited.
     /// Ends with the outcome within the close timeout.
     pub(crate) fn poll_closed(&mut self) -> Poll<Outcome> {
+        self.owner_read = true;
         if let Poll::Ready(outcome) = self.poll_progress() {
             return Poll::Ready(outcome);
         }
@@ -272,7 +275,7 @@ impl Connection {
     /// Sets the outcome and gives back what the connection holds: the socket is dropped (which
     /// closes it), and the buffers and the codec state (a partly inflated message, the
     /// compressor's window) are freed. Messages read ahead for the reader stay.
-    fn finish(&mut self, outcome: Outcome) {
+    pub(super) fn finish(&mut self, outcome: Outcome) {
         self.outcome = Some(outcome);
         self.closing = true;
         // Dropping the socket and the timer drops the wakers they hold without waking them:
@@ -292,6 +295,7 @@ impl Connection {
             self.deflater = None;
         }
         self.deadline = None;
+        self.live.clear();
     }
 
     /// The outcome, once known.

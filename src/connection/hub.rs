@@ -6,7 +6,7 @@
 //! own waker in its slot: a wake-up from the socket reaches all of them.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::task::{Wake, Waker};
 
 use atomic_waker::AtomicWaker;
@@ -22,8 +22,10 @@ pub(crate) enum Slot {
     Lifecycle = 2,
     /// `opened`.
     Opened = 3,
-    /// The task that finishes a closing nobody else drives (see `shared::Shared::close`).
-    Closer = 4,
+    /// The stream face's keeper task, which reads for an owner that does not, and finishes a
+    /// closing nobody else drives (see `shared::keep`). Readiness of the socket and the timers
+    /// wakes it only while it drives (see [`WakerHub::set_keeper_drives`]).
+    Keeper = 4,
 }
 
 const SLOTS: usize = 5;
@@ -37,6 +39,9 @@ pub(crate) struct WakerHub {
     /// waited (most connections use two or three of the five). Bits are never cleared, so a
     /// registration can never be missed.
     used: AtomicU8,
+    /// The keeper drives the connection: wake-ups from the socket and the timers reach it.
+    /// While the owner reads, they do not, so that a message costs no wake-up of the keeper.
+    keeper_drives: AtomicBool,
 }
 
 impl WakerHub {
@@ -61,20 +66,42 @@ impl WakerHub {
         self.wakers[slot as usize].wake();
     }
 
-    /// Wakes the parties that may wait for the reader to make room: `closed`, the closer
+    /// Wakes the parties that may wait for the reader to make room: `closed`, the keeper
     /// task, and the writable's `close`.
     pub(crate) fn wake_drivers(&self) {
         self.wake_slot(Slot::Lifecycle);
-        self.wake_slot(Slot::Closer);
+        self.wake_slot(Slot::Keeper);
         self.wake_slot(Slot::Write);
     }
 
-    /// Wakes every party that waits.
+    /// Whether the keeper task hears the socket's and the timers' wake-ups.
+    pub(crate) fn set_keeper_drives(&self, drives: bool) {
+        if self.keeper_drives.load(Ordering::Relaxed) != drives {
+            self.keeper_drives.store(drives, Ordering::SeqCst);
+        }
+    }
+
+    /// Wakes every party that waits, the keeper included.
     pub(crate) fn wake_all(&self) {
+        self.wake_used(u8::MAX);
+    }
+
+    /// A wake-up from the socket or a timer: every party that waits, and the keeper only while
+    /// it drives.
+    fn wake_io(&self) {
+        let keeper = 1 << Slot::Keeper as u8;
+        if self.keeper_drives.load(Ordering::SeqCst) {
+            self.wake_used(u8::MAX);
+        } else {
+            self.wake_used(!keeper);
+        }
+    }
+
+    fn wake_used(&self, mask: u8) {
         // A read-modify-write, not a load: it reads the latest bits, and a registration that
         // reads this wake-up's write also sees what happened before it (the readiness that
         // caused it), so its next poll finds that readiness even if its slot was skipped.
-        let used = self.used.fetch_or(0, Ordering::AcqRel);
+        let used = self.used.fetch_or(0, Ordering::AcqRel) & mask;
         for (slot, waker) in self.wakers.iter().enumerate() {
             if used & (1 << slot) != 0 {
                 waker.wake();
@@ -85,11 +112,11 @@ impl WakerHub {
 
 impl Wake for WakerHub {
     fn wake(self: Arc<Self>) {
-        self.wake_all();
+        self.wake_io();
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        self.wake_all();
+        self.wake_io();
     }
 }
 

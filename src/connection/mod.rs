@@ -12,6 +12,7 @@
 
 mod closing;
 pub(crate) mod hub;
+mod liveness;
 mod sending;
 pub(crate) mod shared;
 
@@ -33,6 +34,9 @@ use crate::proto::{
     Role,
 };
 use crate::{CloseInfo, Failure, WebSocketError};
+pub use liveness::Keepalive;
+use liveness::Liveness;
+pub(crate) use liveness::{MAX_PINGS_AWAITING, Timeouts};
 
 /// An upgraded byte stream: what a dispatcher hands over after the opening handshake.
 pub trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
@@ -72,6 +76,8 @@ pub(crate) struct Config {
     pub(crate) write_high_water_mark: usize,
     /// permessage-deflate as offered (client) or accepted (server); `None` disables it.
     pub(crate) deflate: Option<DeflateOptions>,
+    /// Keepalive, and the idle and incomplete-message timeouts.
+    pub(crate) timeouts: Timeouts,
 }
 
 impl Config {
@@ -156,6 +162,13 @@ pub(crate) struct Connection {
     failure: Option<WebSocketError>,
     outcome: Option<Outcome>,
     deadline: Option<Pin<Box<Sleep>>>,
+    /// Keepalive, round trips, and the idle and incomplete-message timeouts.
+    live: Liveness,
+    /// The owner read (the readable or `closed` polled) since the keeper last looked.
+    owner_read: bool,
+    /// The keeper reads: reading stops once the read high-water mark is buffered, counting
+    /// the message still arriving.
+    keeping: bool,
 }
 
 impl Connection {
@@ -217,6 +230,9 @@ impl Connection {
             failure: None,
             outcome: None,
             deadline: None,
+            live: Liveness::new(&config.timeouts),
+            owner_read: false,
+            keeping: false,
             config,
         }
     }
@@ -231,11 +247,47 @@ impl Connection {
     /// The next message for the reader: `Ready(None)` once no more will come (a Close was
     /// received, or the connection failed: see [`failure`](Self::failure)).
     pub(crate) fn poll_next_message(&mut self) -> Poll<Option<Message>> {
+        self.owner_read = true;
         if let Some(message) = self.inbound.pop_front() {
             self.inbound_bytes -= message.len();
             return Poll::Ready(Some(message));
         }
         self.poll_incoming()
+    }
+
+    /// Whether the owner read (polled the readable or `closed`) since the last call.
+    pub(crate) fn take_owner_read(&mut self) -> bool {
+        std::mem::take(&mut self.owner_read)
+    }
+
+    /// Reads for an owner that does not (the stream face's keeper): control frames are
+    /// answered and the timers run, while messages wait for the reader up to the read
+    /// high-water mark. `Ready` once closing has started (the caller then drives the close).
+    pub(crate) fn poll_keep(&mut self) -> Poll<()> {
+        loop {
+            if self.closing {
+                return Poll::Ready(());
+            }
+            self.keeping = true;
+            let incoming = self.poll_incoming();
+            self.keeping = false;
+            match ready!(incoming) {
+                Some(message) => {
+                    self.inbound_bytes += message.len();
+                    self.inbound.push_back(message);
+                }
+                None => return Poll::Ready(()),
+            }
+        }
+    }
+
+    /// What the keeper has read for the reader (queued messages, the one still arriving, and
+    /// the bytes not decoded yet) has reached the read high-water mark. The reader makes room
+    /// and wakes the keeper; meanwhile the peer is held back.
+    #[cold]
+    fn read_ahead_full(&self) -> bool {
+        self.inbound_bytes + self.decoder.buffered() + self.read_buf.len()
+            >= self.config.read_high_water_mark
     }
 
     /// Whether `closed` has read messages ahead of the reader.
@@ -270,6 +322,7 @@ impl Connection {
             };
             match decoded {
                 Ok(Some(Incoming::Message(message))) => {
+                    self.note_activity();
                     if self.queued() != 0 {
                         // A pong (or a Close reply) queued on the way: send it now.
                         let _ = self.poll_send();
@@ -280,7 +333,12 @@ impl Connection {
                     self.answer_ping(payload);
                     continue;
                 }
-                Ok(Some(Incoming::Pong(_))) => continue,
+                Ok(Some(Incoming::Pong(payload))) => {
+                    if !self.live_pings_empty() {
+                        self.on_pong(&payload);
+                    }
+                    continue;
+                }
                 Ok(Some(Incoming::Close(frame))) => {
                     self.on_close_frame(frame);
                     continue;
@@ -296,8 +354,16 @@ impl Connection {
             if self.queued() != 0 || self.unflushed {
                 let _ = self.poll_send();
             }
+            if self.keeping && self.read_ahead_full() {
+                // The peer waits for the reader; the timers still run.
+                if self.poll_timers() {
+                    continue;
+                }
+                return Poll::Pending;
+            }
             match self.poll_fill() {
                 Poll::Pending if self.closing && self.poll_deadline() => {}
+                Poll::Pending if self.poll_timers() => {}
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Ok(0)) => {
                     self.eof = true;
@@ -386,6 +452,9 @@ impl Connection {
         let mut read = ReadBuf::uninit(&mut spare[..take]);
         ready!(Pin::new(&mut self.io).poll_read(&mut cx, &mut read))?;
         let filled = read.filled().len();
+        if filled != 0 {
+            self.note_arrival();
+        }
         // SAFETY: `ReadBuf` guarantees that its filled part, the first `filled` bytes of the
         // spare capacity, is initialised.
         unsafe { self.read_buf.set_len(len + filled) };

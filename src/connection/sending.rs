@@ -3,9 +3,11 @@
 
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::AsyncWrite;
+use tokio::sync::oneshot;
 
 use super::{Connection, KEEP_CAPACITY, Outcome, SendError};
 use crate::Failure;
@@ -59,6 +61,7 @@ impl Connection {
         }
         self.encoder.encode(&frame, &mut self.write_buf);
         self.data_end = self.written + self.queued() as u64;
+        self.note_activity();
         Ok(())
     }
 
@@ -75,7 +78,15 @@ impl Connection {
     /// Queues a ping; `payload` must be at most 125 bytes. Ignored once closing; refused
     /// (`Full`) while the write high-water mark or more is queued for a peer that does not
     /// read, so that pings cannot grow the write buffer without bound.
-    pub(crate) fn ping(&mut self, payload: &[u8]) -> Result<(), SendError> {
+    ///
+    /// `waiter` gets the round-trip time when the pong comes; it is dropped if the ping is not
+    /// sent, the connection ends first, or [`MAX_PINGS_AWAITING`](super::liveness) later pings
+    /// await theirs.
+    pub(crate) fn ping(
+        &mut self,
+        payload: &[u8],
+        waiter: Option<oneshot::Sender<Duration>>,
+    ) -> Result<(), SendError> {
         debug_assert!(payload.len() <= MAX_CONTROL_PAYLOAD);
         if self.is_closing() {
             return Ok(());
@@ -88,6 +99,7 @@ impl Connection {
         }
         let frame = Frame::new(OpCode::Ping, Bytes::copy_from_slice(payload));
         self.encoder.encode(&frame, &mut self.write_buf);
+        self.record_ping(payload, waiter);
         let _ = self.poll_send();
         Ok(())
     }

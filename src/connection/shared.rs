@@ -1,10 +1,11 @@
 //! The state one connection's faces share: the phase, and the connection once open; and the
 //! tasks that finish a closing when no face drives it.
 
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Poll, Waker};
+use std::time::Duration;
 
 use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
@@ -46,10 +47,10 @@ pub(crate) struct Shared {
     /// Cancels the opening handshake (the user's signal, or `close()` while connecting).
     pub(crate) abort: CancellationToken,
     driver: Driver,
-    /// The runtime the connection was made in, where closer tasks run.
+    /// The runtime the connection was made in, where keeper tasks run.
     runtime: Option<Handle>,
-    /// A closer task has been spawned (at most one per connection).
-    closer: AtomicBool,
+    /// A keeper task has been spawned (at most one per connection).
+    keeper: AtomicBool,
     me: Weak<Shared>,
 }
 
@@ -68,7 +69,7 @@ impl Shared {
             abort,
             driver,
             runtime: Handle::try_current().ok(),
-            closer: AtomicBool::new(false),
+            keeper: AtomicBool::new(false),
             me: me.clone(),
         })
     }
@@ -91,8 +92,13 @@ impl Shared {
             );
             state.phase = Phase::Open(Box::new(connection));
             state.negotiated = upgraded.negotiated;
+            drop(state);
+            if self.driver == Driver::Callers {
+                self.spawn_keeper();
+            }
+        } else {
+            drop(state);
         }
-        drop(state);
         self.wake_all();
     }
 
@@ -155,17 +161,31 @@ impl Shared {
     }
 
     /// The connection's closing has started (a face saw it, or started it): on the stream
-    /// face, a closer task finishes it within the close timeout even if nobody polls, so that
-    /// the socket is closed and the buffers are released. Cheap once done.
+    /// face, the keeper task finishes it within the close timeout even if nobody polls, so
+    /// that the socket is closed and the buffers are released.
     pub(crate) fn closing_started(&self) {
-        if self.driver == Driver::EventLoop
-            || self.closer.load(Ordering::Relaxed)
-            || self.closer.swap(true, Ordering::AcqRel)
-        {
+        if self.driver == Driver::EventLoop {
             return;
         }
-        if let (Some(runtime), Some(shared)) = (self.runtime(), self.me.upgrade()) {
-            runtime.spawn(close_in_background(shared));
+        self.hub.set_keeper_drives(true);
+        if self.keeper.load(Ordering::Relaxed) {
+            self.hub.wake_slot(Slot::Keeper);
+        } else {
+            self.spawn_keeper();
+        }
+    }
+
+    /// Spawns the stream face's keeper task, once (it holds the connection weakly: dropping
+    /// every handle still closes it).
+    fn spawn_keeper(&self) {
+        if self.keeper.load(Ordering::Relaxed) || self.keeper.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if let Some(runtime) = self.runtime() {
+            runtime.spawn(keep(self.me.clone()));
+        } else {
+            // Outside a runtime: the next `closing_started` within one tries again.
+            self.keeper.store(false, Ordering::Release);
         }
     }
 
@@ -179,18 +199,71 @@ impl Shared {
     }
 }
 
-/// The closer task of a stream face's connection: drives it to its outcome (bounded by the
-/// close timeout), then wakes every face so that each sees the end.
-async fn close_in_background(shared: Arc<Shared>) {
+/// How often the keeper looks whether the owner still reads, while it does. An owner that
+/// stopped reading (busy elsewhere, or only writing) has its peer's pings answered within
+/// about this long, and its keepalive run: the keeper then reads for it (up to the read
+/// high-water mark) until it reads again.
+pub(crate) const OWNER_CHECK: Duration = Duration::from_secs(1);
+
+/// The keeper task of a stream face's connection. While the owner reads, it looks once per
+/// [`OWNER_CHECK`] whether it still does, and costs nothing per message. While the owner
+/// does not, it reads: control frames are answered and the timers run, messages wait for the
+/// reader. Once closing has started, it drives the close to its outcome (bounded by the close
+/// timeout), then wakes every face so that each sees the end.
+async fn keep(shared: Weak<Shared>) {
+    // The owner has a first OWNER_CHECK to start reading (what arrives meanwhile, a Close
+    // included, is its to see first).
+    let mut check = Box::pin(tokio::time::sleep(OWNER_CHECK));
+    let mut started = false;
     poll_fn(|cx| {
-        shared.hub.register(Slot::Closer, cx.waker());
-        match &mut shared.lock().phase {
-            Phase::Open(connection) => connection.poll_closed().map(drop),
-            Phase::Connecting | Phase::Failed(_) => Poll::Ready(()),
+        let Some(shared) = shared.upgrade() else {
+            return Poll::Ready(()); // Every handle is gone: `retire` took over.
+        };
+        shared.hub.register(Slot::Keeper, cx.waker());
+        let mut state = shared.lock();
+        let Phase::Open(connection) = &mut state.phase else {
+            return Poll::Ready(());
+        };
+        if !started {
+            started = true;
+            if check.as_mut().poll(cx).is_pending() && !connection.is_closing() {
+                return Poll::Pending;
+            }
+        }
+        loop {
+            if connection.is_closing() {
+                shared.hub.set_keeper_drives(true);
+                if connection.poll_closed().is_pending() {
+                    return Poll::Pending;
+                }
+                drop(state);
+                shared.wake_all();
+                return Poll::Ready(());
+            }
+            if connection.take_owner_read() {
+                // The owner reads: step back, and look again later.
+                shared.hub.set_keeper_drives(false);
+                check
+                    .as_mut()
+                    .reset(tokio::time::Instant::now() + OWNER_CHECK);
+                if check.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                continue;
+            }
+            shared.hub.set_keeper_drives(true);
+            let had_read_ahead = connection.has_read_ahead();
+            let kept = connection.poll_keep();
+            if !had_read_ahead && connection.has_read_ahead() {
+                shared.hub.wake_slot(Slot::Read);
+            }
+            if kept.is_pending() {
+                return Poll::Pending;
+            }
+            // Closing has started: drive it.
         }
     })
     .await;
-    shared.wake_all();
 }
 
 /// Finishes a connection that no handle will drive any more: sends Close 1001 unless closing
@@ -204,11 +277,12 @@ fn retire(mut connection: Box<Connection>, hub: &Arc<WakerHub>, runtime: Option<
     }
     match runtime {
         Some(runtime) => {
+            hub.set_keeper_drives(true);
             let hub = hub.clone();
             // On a runtime that has shut down, the task is dropped at once, with the socket.
             runtime.spawn(async move {
                 poll_fn(|cx| {
-                    hub.register(Slot::Closer, cx.waker());
+                    hub.register(Slot::Keeper, cx.waker());
                     connection.poll_closed().map(drop)
                 })
                 .await;

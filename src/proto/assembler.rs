@@ -36,6 +36,13 @@ impl MessageAssembler {
     }
 
     /// Whether a fragmented message is in progress, and if it is text, its validator.
+    /// Bytes of the message in progress held so far.
+    pub(crate) fn buffered(&self) -> usize {
+        self.partial
+            .as_ref()
+            .map_or(0, |partial| partial.data.len())
+    }
+
     pub(crate) fn in_progress(&self) -> Option<Option<Utf8Validator>> {
         self.partial.as_ref().map(|partial| partial.text)
     }

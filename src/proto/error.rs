@@ -49,6 +49,9 @@ pub enum ProtocolError {
         /// The configured maximum number of frames per message.
         limit: usize,
     },
+    /// (Server) An incomplete message made no progress for the configured
+    /// `incomplete_message_timeout`.
+    IncompleteMessageTimeout,
 }
 
 impl From<&ProtocolError> for CloseCode {
@@ -68,7 +71,7 @@ impl From<&ProtocolError> for CloseCode {
             | InvalidCloseCode(_) => CloseCode::PROTOCOL_ERROR,
             InvalidUtf8 | InvalidCloseReason | InvalidCompressedData => CloseCode::INVALID_PAYLOAD,
             MessageTooLarge { .. } => CloseCode::MESSAGE_TOO_BIG,
-            TooManyFragments { .. } => CloseCode::POLICY_VIOLATION,
+            TooManyFragments { .. } | IncompleteMessageTimeout => CloseCode::POLICY_VIOLATION,
         }
     }
 }
@@ -93,6 +96,7 @@ impl fmt::Display for ProtocolError {
             InvalidCompressedData => f.write_str("compressed message does not inflate"),
             MessageTooLarge { limit } => write!(f, "message larger than {limit} bytes"),
             TooManyFragments { limit } => write!(f, "message in more than {limit} fragments"),
+            IncompleteMessageTimeout => f.write_str("incomplete message made no progress"),
         }
     }
 }
@@ -123,6 +127,7 @@ mod tests {
             (InvalidCompressedData, 1007),
             (MessageTooLarge { limit: 1 }, 1009),
             (TooManyFragments { limit: 1 }, 1008),
+            (IncompleteMessageTimeout, 1008),
         ];
         for (error, code) in cases {
             assert_eq!(CloseCode::from(&error).as_u16(), code, "{error}");

@@ -22,6 +22,8 @@ pub struct MessageDecoder {
     /// permessage-deflate, when negotiated.
     #[cfg(feature = "deflate")]
     inflate: Option<Box<Inflate>>,
+    /// Data frames (Text, Binary, Continuation) decoded so far.
+    data_frames: u64,
 }
 
 /// The receiving side of permessage-deflate: the inflater and the message being inflated.
@@ -51,6 +53,7 @@ impl MessageDecoder {
             early: None,
             #[cfg(feature = "deflate")]
             inflate: None,
+            data_frames: 0,
         }
     }
 
@@ -75,6 +78,7 @@ impl MessageDecoder {
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Incoming>, ProtocolError> {
         while let Some(frame) = self.frames.decode(buf)? {
             let checked = self.early.take();
+            self.data_frames += u64::from(!frame.opcode.is_control());
             #[cfg(feature = "deflate")]
             let frame = match &mut self.inflate {
                 Some(inflate) => {
@@ -92,6 +96,31 @@ impl MessageDecoder {
         }
         self.check_partial_text(buf)?;
         Ok(None)
+    }
+
+    /// Whether a fragmented (or compressed) message has started and not ended.
+    #[inline]
+    pub fn in_message(&self) -> bool {
+        #[cfg(feature = "deflate")]
+        if self.inflate.as_ref().is_some_and(|i| i.message.is_some()) {
+            return true;
+        }
+        self.assembler.in_progress().is_some()
+    }
+
+    /// Bytes of the message in progress held so far (inflated, when compressed).
+    pub fn buffered(&self) -> usize {
+        #[cfg(feature = "deflate")]
+        if let Some(message) = self.inflate.as_ref().and_then(|i| i.message.as_ref()) {
+            return message.data.len();
+        }
+        self.assembler.buffered()
+    }
+
+    /// Data frames (Text, Binary, Continuation) decoded so far: a count that stands still
+    /// while a message makes no progress.
+    pub fn data_frames(&self) -> u64 {
+        self.data_frames
     }
 
     /// How many more bytes the frame still arriving needs, beyond the `buffered` bytes of the

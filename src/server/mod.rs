@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::connection::{Config, DEFAULT_CLOSE_TIMEOUT, Io, default_deflate};
+use crate::connection::{Config, DEFAULT_CLOSE_TIMEOUT, Io, Keepalive, Timeouts, default_deflate};
 use crate::dispatcher::Upgraded;
 use crate::handshake::{
     DEFAULT_MAX_HEAD_SIZE, HandshakeError, Negotiated, ServerHandshake, encode_rejection,
@@ -19,6 +19,9 @@ use crate::proto::{Limits, Role};
 use crate::stream::DEFAULT_HIGH_WATER_MARK;
 use crate::{Failure, WebSocketStream};
 pub use h2::{H2Connection, accept_h2};
+
+/// The default of [`ServerOptions::incomplete_message_timeout`]: 30 s.
+pub(crate) const DEFAULT_INCOMPLETE_MESSAGE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Settings of [`accept`].
 #[derive(Clone, Debug)]
@@ -41,6 +44,19 @@ pub struct ServerOptions {
     /// permessage-deflate to accept (on by default with the `deflate` feature; ignored
     /// without it); `None` declines every offer.
     pub deflate: Option<DeflateOptions>,
+    /// Pings a quiet client and fails the connection when nothing comes back (default 20 s
+    /// and 20 s, see [`Keepalive`]); `None` turns it off.
+    pub keepalive: Option<Keepalive>,
+    /// Closes a connection (1001, "idle timeout") when no message has gone either way for
+    /// this long; pings and pongs do not count. Default `None`: keepalive already ends
+    /// connections to peers that are gone; set this to bound how long live but idle clients
+    /// hold a connection.
+    pub idle_timeout: Option<Duration>,
+    /// Fails a connection (1008) when a message it has started (a fragment, or part of a
+    /// frame) makes no progress for this long, so that a client cannot make the server hold
+    /// a partial message (up to the message size limit) for as long as it stays connected.
+    /// Default 30 s; `None` turns it off.
+    pub incomplete_message_timeout: Option<Duration>,
     /// ([`accept_h2`]) How many WebSockets one HTTP/2 connection may carry at once (default
     /// 256).
     pub h2_max_concurrent_streams: u32,
@@ -63,6 +79,9 @@ impl Default for ServerOptions {
             read_high_water_mark: DEFAULT_HIGH_WATER_MARK,
             write_high_water_mark: DEFAULT_HIGH_WATER_MARK,
             deflate: default_deflate(),
+            keepalive: Some(Keepalive::default()),
+            idle_timeout: None,
+            incomplete_message_timeout: Some(DEFAULT_INCOMPLETE_MESSAGE_TIMEOUT),
             h2_max_concurrent_streams: 256,
             h2_stream_window: 256 * 1024,
             h2_connection_window: 16 * 1024 * 1024,
@@ -174,6 +193,11 @@ fn server_config(options: &ServerOptions) -> Config {
         read_high_water_mark: options.read_high_water_mark,
         write_high_water_mark: options.write_high_water_mark,
         deflate: options.deflate,
+        timeouts: Timeouts {
+            keepalive: options.keepalive,
+            idle: options.idle_timeout,
+            incomplete_message: options.incomplete_message_timeout,
+        },
     }
 }
 

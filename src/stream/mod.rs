@@ -1,5 +1,6 @@
 //! `WebSocketStream`: the WHATWG stream-based WebSocket.
 
+mod pong;
 mod readable;
 mod writable;
 
@@ -13,12 +14,15 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::connection::shared::{Driver, Phase, Shared};
+pub use pong::Pong;
 pub use readable::Readable;
 pub use writable::Writable;
 
 use crate::close_info::validate_close;
 use crate::connection::hub::Slot;
-use crate::connection::{Config, DEFAULT_CLOSE_TIMEOUT, Outcome, default_deflate};
+use crate::connection::{
+    Config, DEFAULT_CLOSE_TIMEOUT, Keepalive, Outcome, Timeouts, default_deflate,
+};
 use crate::dispatcher::{Agent, Dispatcher, Upgraded};
 use crate::handshake::url::{parse_url, validate_protocols};
 use crate::handshake::{HandshakeRequest, Negotiated};
@@ -52,6 +56,9 @@ pub struct StreamOptions {
     /// permessage-deflate to offer (on by default with the `deflate` feature; ignored
     /// without it); `None` offers no compression.
     pub deflate: Option<DeflateOptions>,
+    /// Pings a quiet peer and fails the connection when nothing comes back (default 20 s and
+    /// 20 s, see [`Keepalive`]); `None` turns it off.
+    pub keepalive: Option<Keepalive>,
 }
 
 impl Default for StreamOptions {
@@ -66,6 +73,7 @@ impl Default for StreamOptions {
             read_high_water_mark: DEFAULT_HIGH_WATER_MARK,
             write_high_water_mark: DEFAULT_HIGH_WATER_MARK,
             deflate: default_deflate(),
+            keepalive: Some(Keepalive::default()),
         }
     }
 }
@@ -76,6 +84,7 @@ impl std::fmt::Debug for StreamOptions {
             .field("protocols", &self.protocols)
             .field("limits", &self.limits)
             .field("close_timeout", &self.close_timeout)
+            .field("keepalive", &self.keepalive)
             .finish_non_exhaustive()
     }
 }
@@ -140,6 +149,10 @@ impl WebSocketStream {
             read_high_water_mark: options.read_high_water_mark,
             write_high_water_mark: options.write_high_water_mark,
             deflate: options.deflate,
+            timeouts: Timeouts {
+                keepalive: options.keepalive,
+                ..Timeouts::default()
+            },
         };
         let abort = options
             .signal
@@ -263,11 +276,31 @@ impl WebSocketStream {
         Ok(())
     }
 
-    /// Sends a ping with `payload` (at most 125 bytes, else `TypeError`); a no-op unless open.
+    /// Sends a ping with `payload` (at most 125 bytes, else `TypeError`), and returns a
+    /// [`Pong`] future of its round-trip time (which fails unless the connection is open).
     /// `QuotaExceededError` while the write high-water mark or more is queued for a peer that
     /// does not read: pings cannot grow the write buffer without bound.
-    pub fn ping(&self, payload: &[u8]) -> Result<(), Error> {
-        ping_connection(&self.shared, payload)
+    pub fn ping(&self, payload: &[u8]) -> Result<Pong, Error> {
+        let (waiter, answer) = tokio::sync::oneshot::channel();
+        ping_connection(&self.shared, payload, Some(waiter))?;
+        Ok(Pong {
+            answer: Ok(answer),
+            shared: Arc::downgrade(&self.shared),
+        })
+    }
+
+    /// The last round-trip time measured, by [`ping`](Self::ping) or by the keepalive's
+    /// pings; `None` before the first pong.
+    pub fn latency(&self) -> Option<Duration> {
+        connection_latency(&self.shared)
+    }
+}
+
+/// The last round-trip time an open connection measured (both faces' `latency`).
+pub(crate) fn connection_latency(shared: &Shared) -> Option<Duration> {
+    match &shared.lock().phase {
+        Phase::Open(connection) => connection.latency(),
+        _ => None,
     }
 }
 
@@ -280,7 +313,11 @@ impl std::fmt::Debug for WebSocketStream {
 }
 
 /// Queues a ping on an open connection (both faces' `ping`).
-pub(crate) fn ping_connection(shared: &Shared, payload: &[u8]) -> Result<(), Error> {
+pub(crate) fn ping_connection(
+    shared: &Shared,
+    payload: &[u8],
+    waiter: Option<tokio::sync::oneshot::Sender<Duration>>,
+) -> Result<(), Error> {
     if payload.len() > MAX_CONTROL_PAYLOAD {
         return Err(Error::Type(format!(
             "ping payload of {} bytes exceeds 125",
@@ -291,7 +328,7 @@ pub(crate) fn ping_connection(shared: &Shared, payload: &[u8]) -> Result<(), Err
     let Phase::Open(connection) = &mut state.phase else {
         return Ok(());
     };
-    let queued = connection.ping(payload);
+    let queued = connection.ping(payload, waiter);
     let closing = connection.is_closing();
     drop(state);
     if closing {

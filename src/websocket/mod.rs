@@ -20,7 +20,7 @@ use target::Handler;
 
 use crate::close_info::validate_close;
 use crate::connection::shared::{Driver, Phase, Shared};
-use crate::connection::{Config, DEFAULT_CLOSE_TIMEOUT, default_deflate};
+use crate::connection::{Config, DEFAULT_CLOSE_TIMEOUT, Keepalive, Timeouts, default_deflate};
 use crate::dispatcher::{Agent, Dispatcher};
 use crate::handshake::HandshakeRequest;
 use crate::handshake::url::{parse_url, validate_protocols};
@@ -48,6 +48,9 @@ pub struct WebSocketInit {
     /// permessage-deflate to offer (on by default with the `deflate` feature; ignored
     /// without it); `None` offers no compression.
     pub deflate: Option<DeflateOptions>,
+    /// Pings a quiet peer and fails the connection (`error`, then `close` 1006) when nothing
+    /// comes back (default 20 s and 20 s, see [`Keepalive`]); `None` turns it off.
+    pub keepalive: Option<Keepalive>,
 }
 
 impl Default for WebSocketInit {
@@ -59,6 +62,7 @@ impl Default for WebSocketInit {
             limits: Limits::default(),
             close_timeout: None,
             deflate: default_deflate(),
+            keepalive: Some(Keepalive::default()),
         }
     }
 }
@@ -276,6 +280,10 @@ impl WebSocket {
             read_high_water_mark: DEFAULT_HIGH_WATER_MARK,
             write_high_water_mark: DEFAULT_HIGH_WATER_MARK,
             deflate: init.deflate,
+            timeouts: Timeouts {
+                keepalive: init.keepalive,
+                ..Timeouts::default()
+            },
         };
         let offer = config.extensions_offer();
         let abort = CancellationToken::new();
@@ -321,6 +329,12 @@ impl WebSocket {
     pub fn buffered_amount(&self) -> u64 {
         self.core().observe();
         self.core().state().buffered_amount
+    }
+
+    /// The last round-trip time measured, by [`ping`] or by the keepalive's pings; `None`
+    /// before the first pong. (Not in the web platform, which has no pings.)
+    pub fn latency(&self) -> Option<Duration> {
+        crate::stream::connection_latency(&self.core().shared)
     }
 
     /// `protocol`: the subprotocol the server selected, `""` before `open` or if none.
@@ -489,7 +503,7 @@ pub fn ping(ws: &WebSocket, payload: &[u8]) -> Result<(), Error> {
     if face.ready_state != ReadyState::Open {
         return Ok(());
     }
-    crate::stream::ping_connection(&core.shared, payload)
+    crate::stream::ping_connection(&core.shared, payload, None)
 }
 
 impl std::fmt::Debug for WebSocket {

@@ -12,5 +12,7 @@ mod support;
 mod close_timeout;
 mod events;
 mod flush;
+mod keepalive;
 mod pings;
+mod server_timeouts;
 mod strictness;

@@ -47,7 +47,7 @@ async fn stream_pings_to_a_peer_that_does_not_read_stop_at_the_write_high_water_
     };
     let ws = WebSocketStream::new("ws://mock/", options).unwrap();
     let opened = within(ws.opened()).await.unwrap();
-    let sent = ping_until_refused(|| ws.ping(&[b'.'; 125]));
+    let sent = ping_until_refused(|| ws.ping(&[b'.'; 125]).map(drop));
     assert!(
         sent * PING_FRAME <= HIGH_WATER_MARK + PING_FRAME,
         "{sent} pings"
@@ -61,7 +61,7 @@ async fn stream_pings_to_a_peer_that_does_not_read_stop_at_the_write_high_water_
     });
     reads_again(&mut peer).await;
     tokio::time::sleep(Duration::from_millis(1)).await;
-    ws.ping(b"again").unwrap();
+    let _pong = ws.ping(b"again").unwrap();
 }
 
 #[tokio::test(start_paused = true)]

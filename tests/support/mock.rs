@@ -41,6 +41,9 @@ pub struct Mock {
     /// A peer that never stops sending: these bytes (whole frames) come again whenever
     /// everything sent has been read, so that reads never wait.
     pub endless: Option<Vec<u8>>,
+    /// The peer plays the client (it masks what it sends, and expects unmasked frames): for
+    /// our server role.
+    pub peer_is_client: bool,
 }
 
 impl Default for Mock {
@@ -51,6 +54,7 @@ impl Default for Mock {
             held_capacity: 64 * 1024,
             negotiated: Negotiated::default(),
             endless: None,
+            peer_is_client: false,
         }
     }
 }
@@ -213,13 +217,14 @@ impl Drop for MockIo {
 #[derive(Clone)]
 pub struct PeerSender {
     link: Arc<Mutex<Link>>,
+    role: Role,
 }
 
 impl PeerSender {
     /// Sends a frame to us, as a server does (unmasked).
     pub fn send(&self, frame: Frame) {
         let mut out = BytesMut::new();
-        FrameEncoder::new(Role::Server).encode(&frame, &mut out);
+        FrameEncoder::new(self.role).encode(&frame, &mut out);
         let mut link = lock(&self.link);
         link.inbound.extend(&out[..]);
         wake(&mut link.reader);
@@ -233,10 +238,11 @@ pub struct MockPeer {
     messages: MessageDecoder,
     frames: FrameDecoder,
     encoder: FrameEncoder,
+    role: Role,
 }
 
 impl MockPeer {
-    /// Sends a frame to us, as a server does (unmasked).
+    /// Sends a frame to us (unmasked as a server, masked as a client).
     pub fn send(&mut self, frame: Frame) {
         let mut out = BytesMut::new();
         self.encoder.encode(&frame, &mut out);
@@ -247,6 +253,7 @@ impl MockPeer {
     pub fn sender(&self) -> PeerSender {
         PeerSender {
             link: self.link.clone(),
+            role: self.role,
         }
     }
 
@@ -389,14 +396,20 @@ pub fn pair(mock: &Mock) -> (MockIo, MockPeer) {
         endless: mock.endless.clone(),
         ..Link::default()
     }));
-    let mut frames = FrameDecoder::new(Role::Server, Limits::unlimited());
+    let role = if mock.peer_is_client {
+        Role::Client
+    } else {
+        Role::Server
+    };
+    let mut frames = FrameDecoder::new(role, Limits::unlimited());
     frames.allow_rsv1();
     let peer = MockPeer {
         link: link.clone(),
         read_buf: BytesMut::new(),
-        messages: MessageDecoder::new(Role::Server, Limits::unlimited()),
+        messages: MessageDecoder::new(role, Limits::unlimited()),
         frames,
-        encoder: FrameEncoder::new(Role::Server),
+        encoder: FrameEncoder::new(role),
+        role,
     };
     (MockIo { link }, peer)
 }
