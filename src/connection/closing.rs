@@ -286,6 +286,7 @@ impl Connection {
         self.shut_down = true;
         self.unflushed = false;
         self.read_buf = BytesMut::new();
+        self.read_alloc = 0;
         self.write_buf = BytesMut::new();
         self.write_pos = 0;
         self.pending_pong = None;

@@ -64,6 +64,12 @@ const MAX_READ_RESERVE: usize = 1024 * 1024;
 /// grows its buffers in the first place.
 const KEEP_CAPACITY: usize = 512 * 1024;
 
+/// A message the application keeps holds at most this multiple of its own size: shorter
+/// ones are copied out of the read buffer they arrived in (see
+/// [`MessageDecoder::copy_below`]), so that the peer cannot make a few kept bytes pin a large
+/// buffer.
+const MAX_PIN_RATIO: usize = 4;
+
 /// Settings of one connection.
 #[derive(Clone, Debug)]
 pub(crate) struct Config {
@@ -122,6 +128,9 @@ pub(crate) struct Connection {
     waker: Waker,
     config: Config,
     read_buf: BytesMut,
+    /// The size of the read buffer's allocation (its capacity counts only from where its
+    /// unread bytes start).
+    read_alloc: usize,
     /// How much a read asks for when no large frame is arriving: see [`MAX_READ_CHUNK`].
     read_size: usize,
     /// Encoded frames; those before `write_pos` are already written. The buffer is cleared
@@ -200,6 +209,9 @@ impl Connection {
         };
         #[cfg(not(feature = "deflate"))]
         let decoder = MessageDecoder::new(config.role, config.limits);
+        let mut decoder = decoder;
+        // What followed the handshake response shares the handshake's buffer.
+        decoder.copy_below(read_buf.capacity() / MAX_PIN_RATIO);
         Self {
             #[cfg(feature = "deflate")]
             deflater: deflate.map(|(options, params)| {
@@ -207,6 +219,7 @@ impl Connection {
             }),
             io,
             waker,
+            read_alloc: read_buf.capacity(),
             read_buf,
             read_size: READ_CHUNK,
             write_buf: BytesMut::new(),
@@ -419,6 +432,14 @@ impl Connection {
         self.start_deadline();
     }
 
+    /// The read buffer was (re)allocated, or reclaimed from its front: either way it starts
+    /// its allocation now, so its capacity is the allocation's size. Messages shorter than a
+    /// [`MAX_PIN_RATIO`]th of it are copied out rather than keep it all allocated.
+    fn read_buf_allocated(&mut self) {
+        self.read_alloc = self.read_buf.capacity();
+        self.decoder.copy_below(self.read_alloc / MAX_PIN_RATIO);
+    }
+
     /// Reads more bytes into the read buffer.
     fn poll_fill(&mut self) -> Poll<io::Result<usize>> {
         // A read takes whatever fits in the buffer, up to the rest of a large frame (at most
@@ -432,17 +453,20 @@ impl Connection {
         // read size; one holding part of a frame only when it cannot take the rest of that
         // frame or is nearly full.
         let remaining = if len == 0 {
-            if self.read_buf.capacity() > KEEP_CAPACITY {
+            if self.read_alloc > KEEP_CAPACITY {
                 // Give back what a large message left.
                 self.read_buf = BytesMut::with_capacity(self.read_size);
+                self.read_buf_allocated();
             } else if free < self.read_size {
                 self.read_buf.reserve(self.read_size);
+                self.read_buf_allocated();
             }
             0
         } else {
             let remaining = self.decoder.remaining(len).min(MAX_READ_RESERVE);
             if free < MIN_READ || free < remaining {
                 self.read_buf.reserve(remaining.max(self.read_size));
+                self.read_buf_allocated();
             }
             remaining
         };

@@ -1,6 +1,6 @@
 //! Frame decoding from a read buffer: role rules, limits, and unmasking in place.
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use super::{Frame, FrameHeader, Limits, ProtocolError, Role, apply_mask_at};
 
@@ -20,6 +20,9 @@ pub struct FrameDecoder {
     rsv1: bool,
     /// The header of the frame whose payload is still arriving.
     pending: Option<Pending>,
+    /// Payloads shorter than this are copied out of the read buffer instead of sharing it:
+    /// see [`copy_below`](Self::copy_below).
+    copy_below: usize,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -39,7 +42,17 @@ impl FrameDecoder {
             limits,
             rsv1: false,
             pending: None,
+            copy_below: 0,
         }
+    }
+
+    /// Payloads shorter than `len` bytes are copied into an allocation of their own; longer
+    /// ones share the read buffer (no copy). A payload that shares the buffer keeps all of it
+    /// allocated for as long as it lives, so a reader passes a fraction of the buffer's
+    /// allocation here: a message kept by the application then never holds more than that
+    /// multiple of its own size. Default 0: every payload shares the buffer.
+    pub fn copy_below(&mut self, len: usize) {
+        self.copy_below = len;
     }
 
     /// Accepts RSV1 on Text and Binary frames, which permessage-deflate uses to mark a
@@ -83,7 +96,13 @@ impl FrameDecoder {
         }
         self.pending = None;
         buf.advance(pending.header_len);
-        let payload = buf.split_to(pending.payload_len).freeze();
+        let payload = if pending.payload_len < self.copy_below {
+            let payload = Bytes::copy_from_slice(&buf[..pending.payload_len]);
+            buf.advance(pending.payload_len);
+            payload
+        } else {
+            buf.split_to(pending.payload_len).freeze()
+        };
         let FrameHeader {
             fin, rsv, opcode, ..
         } = pending.header;

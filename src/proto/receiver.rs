@@ -98,6 +98,12 @@ impl MessageDecoder {
         Ok(None)
     }
 
+    /// Payloads shorter than `len` are copied out of the read buffer: see
+    /// [`FrameDecoder::copy_below`].
+    pub fn copy_below(&mut self, len: usize) {
+        self.frames.copy_below(len);
+    }
+
     /// Whether a fragmented (or compressed) message has started and not ended.
     #[inline]
     pub fn in_message(&self) -> bool {
@@ -202,7 +208,12 @@ impl Inflate {
             return Ok(Inflated::Pending);
         }
         self.inflater.finish(&mut message.data, limit)?;
-        let Inflating { text, data, .. } = self.message.take().expect("a message in progress");
+        let Inflating { text, mut data, .. } = self.message.take().expect("a message in progress");
+        // Inflation grows its buffer in steps of 64 KiB and more: a message the application
+        // keeps must not keep the rest.
+        if data.capacity() > 2 * data.len() {
+            data.shrink_to_fit();
+        }
         let data = bytes::Bytes::from(data);
         let message = if text {
             super::Message::Text(
