@@ -361,6 +361,12 @@ impl Connection {
         }
     }
 
+    /// A [`Pong`](crate::Pong) future awaits its pong: the keeper reads for it, whether the
+    /// owner reads or not, so that the round trip is timed when the pong arrives.
+    pub(crate) fn awaits_pong(&self) -> bool {
+        self.live.pings.iter().any(|ping| ping.waiter.is_some())
+    }
+
     /// No ping awaits its pong (a pong then needs no look-up).
     #[inline]
     pub(super) fn live_pings_empty(&self) -> bool {

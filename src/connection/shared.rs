@@ -226,7 +226,10 @@ async fn keep(shared: Weak<Shared>) {
         };
         if !started {
             started = true;
-            if check.as_mut().poll(cx).is_pending() && !connection.is_closing() {
+            if check.as_mut().poll(cx).is_pending()
+                && !connection.is_closing()
+                && !connection.awaits_pong()
+            {
                 return Poll::Pending;
             }
         }
@@ -240,7 +243,7 @@ async fn keep(shared: Weak<Shared>) {
                 shared.wake_all();
                 return Poll::Ready(());
             }
-            if connection.take_owner_read() {
+            if connection.take_owner_read() && !connection.awaits_pong() {
                 // The owner reads: step back, and look again later.
                 shared.hub.set_keeper_drives(false);
                 check

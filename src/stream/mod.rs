@@ -283,6 +283,8 @@ impl WebSocketStream {
     pub fn ping(&self, payload: &[u8]) -> Result<Pong, Error> {
         let (waiter, answer) = tokio::sync::oneshot::channel();
         ping_connection(&self.shared, payload, Some(waiter))?;
+        // The keeper reads the pong if the owner does not.
+        self.shared.hub.wake_slot(Slot::Keeper);
         Ok(Pong {
             answer: Ok(answer),
             shared: Arc::downgrade(&self.shared),

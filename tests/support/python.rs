@@ -52,9 +52,14 @@ impl PythonEcho {
     /// it is killed. `quiet` discards its stderr (websockets logs a traceback for every close
     /// code but 1000 and 1001).
     pub fn start(python: &Path, args: &[&str], quiet: bool) -> Self {
+        Self::start_script(python, "echo_server.py", args, quiet)
+    }
+
+    /// Starts another server script of `tests/interop` that prints its port first.
+    pub fn start_script(python: &Path, script: &str, args: &[&str], quiet: bool) -> Self {
         let mut child = Command::new(python)
             .arg("-B")
-            .arg(scripts().join("echo_server.py"))
+            .arg(scripts().join(script))
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
