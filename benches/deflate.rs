@@ -4,6 +4,10 @@
 //!
 //! `cargo bench --bench deflate` (add `-- --quick` for a fast, rougher run). Contexts are reset
 //! per message (no context takeover) so that every iteration does the same work.
+//!
+//! Group `deflate_state`: what one small message costs with zlib state kept and reset, made
+//! anew per message (what `Deflater` and `Inflater` do without context takeover, so that an
+//! idle connection holds none), or made anew with the previous window as a dictionary.
 
 use std::hint::black_box;
 
@@ -117,10 +121,97 @@ fn receive(c: &mut Criterion) {
     group.finish();
 }
 
+/// The costs of keeping zlib state against making it per message: compressing (level 1) and
+/// inflating one message with a compressor or inflater that is kept and reset, made anew
+/// (what `Deflater` and `Inflater` do without context takeover), or made anew and given the
+/// previous window as a dictionary; and, for reference, one kept with context takeover.
+fn state(c: &mut Criterion) {
+    use zlib_rs::{Deflate, DeflateConfig, DeflateFlush};
+    let config = |bits: u8, memory_level: i32| DeflateConfig {
+        level: 1,
+        window_bits: -i32::from(bits),
+        mem_level: memory_level,
+        ..DeflateConfig::default()
+    };
+    let mut out = vec![0u8; 128 << 10];
+    fn deflate(d: &mut Deflate, input: &[u8], out: &mut [u8]) -> usize {
+        let before = d.total_out();
+        d.compress(input, out, DeflateFlush::SyncFlush).unwrap();
+        (d.total_out() - before) as usize
+    }
+    let mut group = c.benchmark_group("deflate_state");
+    for (bits, memory_level) in [(15u8, 8), (15, 5), (12, 5)] {
+        let history = json(1 << bits);
+        for (size, label) in [(64, "64B"), (1 << 10, "1KiB")] {
+            let text = json(size);
+            let id = |name: &str| BenchmarkId::new(format!("{name}/w{bits}m{memory_level}"), label);
+            let mut kept = Deflate::new_with_config(config(bits, memory_level));
+            group.bench_function(id("takeover"), |b| {
+                b.iter(|| deflate(&mut kept, black_box(text.as_bytes()), &mut out))
+            });
+            group.bench_function(id("reset"), |b| {
+                b.iter(|| {
+                    let n = deflate(&mut kept, black_box(text.as_bytes()), &mut out);
+                    kept.reset();
+                    n
+                })
+            });
+            group.bench_function(id("create"), |b| {
+                b.iter(|| {
+                    let mut d = Deflate::new_with_config(config(bits, memory_level));
+                    deflate(&mut d, black_box(text.as_bytes()), &mut out)
+                })
+            });
+            group.bench_function(id("create_dictionary"), |b| {
+                b.iter(|| {
+                    let mut d = Deflate::new_with_config(config(bits, memory_level));
+                    d.set_dictionary(history.as_bytes()).unwrap();
+                    deflate(&mut d, black_box(text.as_bytes()), &mut out)
+                })
+            });
+        }
+    }
+    for (size, label) in [(64, "64B"), (1 << 10, "1KiB")] {
+        let text = json(size);
+        let payload = Deflater::new(Role::Server, &params(), LEVEL).compress(text.as_bytes());
+        let mut inflated = Vec::with_capacity(2 * size);
+        let inflate = |d: &mut flate2::Decompress, inflated: &mut Vec<u8>| {
+            inflated.clear();
+            d.decompress_vec(black_box(&payload), inflated, flate2::FlushDecompress::Sync)
+                .unwrap();
+            d.decompress_vec(&[0, 0, 0xff, 0xff], inflated, flate2::FlushDecompress::Sync)
+                .unwrap();
+        };
+        let mut kept = flate2::Decompress::new_with_window_bits(false, 15);
+        group.bench_function(BenchmarkId::new("inflate_reset", label), |b| {
+            b.iter(|| {
+                inflate(&mut kept, &mut inflated);
+                kept.reset(false);
+            })
+        });
+        group.bench_function(BenchmarkId::new("inflate_create", label), |b| {
+            b.iter(|| {
+                let mut d = flate2::Decompress::new_with_window_bits(false, 15);
+                inflate(&mut d, &mut inflated);
+            })
+        });
+        let history = json(32 << 10);
+        group.bench_function(BenchmarkId::new("inflate_create_dictionary", label), |b| {
+            b.iter(|| {
+                let mut d = flate2::Decompress::new_with_window_bits(false, 15);
+                d.set_dictionary(history.as_bytes()).unwrap();
+                inflate(&mut d, &mut inflated);
+            })
+        });
+    }
+    group.finish();
+}
+
 fn main() {
     let mut c = Criterion::default().configure_from_args();
     send(&mut c);
     receive(&mut c);
+    state(&mut c);
     c.final_summary();
     println!("\nsummary (this run; MB/s of uncompressed message bytes)");
     for (size, label) in SIZES {
