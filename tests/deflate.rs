@@ -316,7 +316,13 @@ async fn our_server_declines_invalid_offers() {
             Some("permessage-deflate; client_max_window_bits=12"),
         ),
     ] {
-        let address = echo_server(ServerOptions::default()).await;
+        // The client's defaults, which keep the server's context (ServerOptions' default adds
+        // server_no_context_takeover to every answer).
+        let options = ServerOptions {
+            deflate: Some(DeflateOptions::default()),
+            ..ServerOptions::default()
+        };
+        let address = echo_server(options).await;
         let mut socket = TcpStream::connect(address).await.unwrap();
         let request = format!(
             "GET / HTTP/1.1\r\nHost: {address}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\

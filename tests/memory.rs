@@ -72,10 +72,44 @@ const REQUEST: &str = "GET /chat HTTP/1.1\r\nHost: mock\r\nUpgrade: websocket\r\
     Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
     Sec-WebSocket-Version: 13\r\n";
 
+/// A GraphQL subscription event of about 1 KiB: compressible, as such traffic is.
+fn event(n: usize) -> String {
+    let items: Vec<String> = (0..12)
+        .map(|i| {
+            format!(
+                r#"{{"id":"{n}-{i}","price":{},"symbol":"SYM{i}","ts":1700000{n:03}}}"#,
+                100 + i
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"type":"next","id":"{n}","payload":{{"data":{{"trades":[{}]}}}}}}"#,
+        items.join(",")
+    )
+}
+
 /// Heap per idle server connection (accepted with `offer` as the client's extensions),
-/// 10,000 of them, once every keeper has taken over and the connections sit idle.
+/// 10,000 of them, after one message each way (compressed when deflate is agreed), once every
+/// keeper has taken over and the connections sit idle.
 fn idle_server_heap(offer: Option<&str>) -> (f64, String) {
     runtime().block_on(async {
+        let text = event(1);
+        // What each client sends: compressed as a client that keeps its context would.
+        let client_message = match offer {
+            #[cfg(feature = "deflate")]
+            Some(_) => {
+                let mut deflater = whatwg_websocket::proto::deflate::Deflater::new(
+                    whatwg_websocket::proto::Role::Client,
+                    &Default::default(),
+                    1,
+                );
+                Frame {
+                    rsv: whatwg_websocket::proto::RSV1,
+                    ..Frame::new(OpCode::Text, deflater.compress(text.as_bytes()))
+                }
+            }
+            _ => Frame::new(OpCode::Text, text.clone()),
+        };
         let mut pairs: Vec<(MockIo, MockPeer)> = (0..CONNECTIONS)
             .map(|_| {
                 mock::pair(&Mock {
@@ -102,8 +136,20 @@ fn idle_server_heap(offer: Option<&str>) -> (f64, String) {
             servers.push((ws, opened));
             peers.push(peer);
         }
-        // Idle: the keepers take over after their first second.
+        for ((_, opened), peer) in servers.iter_mut().zip(&mut peers) {
+            peer.send(client_message.clone());
+            opened.readable.next().await.unwrap().unwrap();
+            futures_util::SinkExt::send(&mut opened.writable, Message::text(text.clone()))
+                .await
+                .unwrap();
+            peer.take_written();
+        }
+        // Idle: the keepers take over after their first second, and the first keepalive ping
+        // goes out after 20 s of quiet (the peers do not answer: they would be failed at 40 s).
         tokio::time::sleep(Duration::from_secs(5)).await;
+        let active = (heap() - before) as f64 / CONNECTIONS as f64;
+        println!("  5 s after the last message: {active:.0} bytes per connection");
+        tokio::time::sleep(Duration::from_secs(25)).await;
         let per_connection = (heap() - before) as f64 / CONNECTIONS as f64;
         drop(servers);
         (per_connection, extensions)

@@ -221,6 +221,7 @@ impl Connection {
                 if self.live.keepalive_sent.is_none()
                     && now >= self.live.quiet_since + keepalive.interval
                 {
+                    self.release_idle_buffers();
                     self.send_keepalive_ping(now);
                     acted = true;
                 }
@@ -290,6 +291,21 @@ impl Connection {
             .is_pending();
         self.live.registered = pending;
         pending
+    }
+
+    /// A whole keepalive interval passed with nothing arriving: the read and write buffers
+    /// are given back while empty (the next read or write allocates them again), so that an
+    /// idle connection holds little more than its state.
+    fn release_idle_buffers(&mut self) {
+        if self.read_buf.is_empty() && self.read_alloc != 0 {
+            self.read_buf = bytes::BytesMut::new();
+            self.read_alloc = 0;
+            self.read_size = super::READ_CHUNK;
+        }
+        if self.queued() == 0 && self.write_buf.capacity() != 0 {
+            self.write_buf = bytes::BytesMut::new();
+            self.write_pos = 0;
+        }
     }
 
     fn send_keepalive_ping(&mut self, now: Instant) {

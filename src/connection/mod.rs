@@ -215,7 +215,10 @@ impl Connection {
         Self {
             #[cfg(feature = "deflate")]
             deflater: deflate.map(|(options, params)| {
-                (Deflater::new(config.role, &params, options.level), options)
+                (
+                    Deflater::with_options(config.role, &params, &options),
+                    options,
+                )
             }),
             io,
             waker,
