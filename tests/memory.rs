@@ -230,6 +230,7 @@ fn sixty_bytes_kept_after_a_large_message_do_not_pin_its_buffer() {
             let large = readable.next().await.unwrap().unwrap();
             assert_eq!(large.len(), size);
             small.push(readable.next().await.unwrap().unwrap());
+            drop(large);
         }
         // The reader waits again (the read buffer is given back once empty).
         peer.send(Frame::new(OpCode::Text, "next"));

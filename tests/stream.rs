@@ -27,9 +27,10 @@ async fn text_and_binary_round_trip_through_our_server() {
             extensions,
         },
     ) = connect(&format!("ws://{address}/echo"), StreamOptions::default()).await;
-    // permessage-deflate is on by default on both ends: every message below is compressed.
+    // permessage-deflate is on by default on both ends: every message below is compressed
+    // (the server's afresh each time, by its default).
     let deflate = if cfg!(feature = "deflate") {
-        "permessage-deflate"
+        "permessage-deflate; server_no_context_takeover"
     } else {
         ""
     };

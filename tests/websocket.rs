@@ -24,7 +24,7 @@ async fn echo_open_message_close_in_order() {
     assert_eq!(next(&mut events).await.event_type(), "open");
     assert_eq!(ws.ready_state(), WebSocket::OPEN);
     let deflate = if cfg!(feature = "deflate") {
-        "permessage-deflate"
+        "permessage-deflate; server_no_context_takeover"
     } else {
         ""
     };

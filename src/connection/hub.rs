@@ -6,7 +6,7 @@
 //! own waker in its slot: a wake-up from the socket reaches all of them.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::{Wake, Waker};
 
 use atomic_waker::AtomicWaker;
@@ -37,11 +37,9 @@ pub(crate) struct WakerHub {
     wakers: [AtomicWaker; SLOTS],
     /// A bit per slot that has ever been registered: a wake-up skips the parties that never
     /// waited (most connections use two or three of the five). Bits are never cleared, so a
-    /// registration can never be missed.
+    /// registration can never be missed; but the keeper's, which says whether it drives
+    /// (the keeper looks at the connection on its own clock when it does not).
     used: AtomicU8,
-    /// The keeper drives the connection: wake-ups from the socket and the timers reach it.
-    /// While the owner reads, they do not, so that a message costs no wake-up of the keeper.
-    keeper_drives: AtomicBool,
 }
 
 impl WakerHub {
@@ -53,6 +51,11 @@ impl WakerHub {
 
     /// Remembers `waker` as the one to wake for `slot`.
     pub(crate) fn register(&self, slot: Slot, waker: &Waker) {
+        if slot == Slot::Keeper {
+            // Its bit says whether it drives: see `set_keeper_drives`.
+            self.wakers[slot as usize].register(waker);
+            return;
+        }
         let bit = 1 << slot as u8;
         if self.used.load(Ordering::Relaxed) & bit == 0 {
             // Set before the waker is stored: a wake-up that sees the waker sees the bit.
@@ -74,34 +77,33 @@ impl WakerHub {
         self.wake_slot(Slot::Write);
     }
 
-    /// Whether the keeper task hears the socket's and the timers' wake-ups.
+    /// Whether the keeper task hears the socket's and the timers' wake-ups: while it drives
+    /// the connection, its bit is set among the parties a wake-up reaches; while the owner
+    /// reads, it is not, so that a message costs no wake-up of the keeper.
     pub(crate) fn set_keeper_drives(&self, drives: bool) {
-        if self.keeper_drives.load(Ordering::Relaxed) != drives {
-            self.keeper_drives.store(drives, Ordering::SeqCst);
+        let bit = 1 << Slot::Keeper as u8;
+        if (self.used.load(Ordering::Relaxed) & bit != 0) != drives {
+            if drives {
+                self.used.fetch_or(bit, Ordering::AcqRel);
+            } else {
+                self.used.fetch_and(!bit, Ordering::AcqRel);
+            }
         }
     }
 
     /// Wakes every party that waits, the keeper included.
     pub(crate) fn wake_all(&self) {
-        self.wake_used(u8::MAX);
+        self.wake_used();
+        self.wake_slot(Slot::Keeper);
     }
 
-    /// A wake-up from the socket or a timer: every party that waits, and the keeper only while
-    /// it drives.
-    fn wake_io(&self) {
-        let keeper = 1 << Slot::Keeper as u8;
-        if self.keeper_drives.load(Ordering::SeqCst) {
-            self.wake_used(u8::MAX);
-        } else {
-            self.wake_used(!keeper);
-        }
-    }
-
-    fn wake_used(&self, mask: u8) {
+    /// A wake-up from the socket or a timer: every party that waits (the keeper only while
+    /// it drives).
+    fn wake_used(&self) {
         // A read-modify-write, not a load: it reads the latest bits, and a registration that
         // reads this wake-up's write also sees what happened before it (the readiness that
         // caused it), so its next poll finds that readiness even if its slot was skipped.
-        let used = self.used.fetch_or(0, Ordering::AcqRel) & mask;
+        let used = self.used.fetch_or(0, Ordering::AcqRel);
         for (slot, waker) in self.wakers.iter().enumerate() {
             if used & (1 << slot) != 0 {
                 waker.wake();
@@ -112,11 +114,11 @@ impl WakerHub {
 
 impl Wake for WakerHub {
     fn wake(self: Arc<Self>) {
-        self.wake_io();
+        self.wake_used();
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        self.wake_io();
+        self.wake_used();
     }
 }
 

@@ -67,8 +67,13 @@ const KEEP_CAPACITY: usize = 512 * 1024;
 /// A message the application keeps holds at most this multiple of its own size: shorter
 /// ones are copied out of the read buffer they arrived in (see
 /// [`MessageDecoder::copy_below`]), so that the peer cannot make a few kept bytes pin a large
-/// buffer.
+/// buffer...
 const MAX_PIN_RATIO: usize = 4;
+/// ...once the buffer is larger than this, or once a message the application kept was found
+/// still sharing a buffer due for reuse. Before that (an application that drops its messages,
+/// read buffers of the adaptive read size), messages share the buffer, which costs no copy
+/// and no allocation; the first kept ones hold at most this much.
+const SHARED_READ_BUFFER: usize = 2 * MAX_READ_CHUNK;
 
 /// Settings of one connection.
 #[derive(Clone, Debug)]
@@ -175,6 +180,8 @@ pub(crate) struct Connection {
     live: Liveness,
     /// The owner read (the readable or `closed` polled) since the keeper last looked.
     owner_read: bool,
+    /// A kept message was found sharing the read buffer: small messages are copied out.
+    copy_small: bool,
     /// The keeper reads: reading stops once the read high-water mark is buffered, counting
     /// the message still arriving.
     keeping: bool,
@@ -209,9 +216,9 @@ impl Connection {
         };
         #[cfg(not(feature = "deflate"))]
         let decoder = MessageDecoder::new(config.role, config.limits);
-        let mut decoder = decoder;
-        // What followed the handshake response shares the handshake's buffer.
-        decoder.copy_below(read_buf.capacity() / MAX_PIN_RATIO);
+        // What followed the handshake response moves to a buffer of the connection's own: the
+        // handshake's may still be shared with its parsed head.
+        let read_buf = BytesMut::from(&read_buf[..]);
         Self {
             #[cfg(feature = "deflate")]
             deflater: deflate.map(|(options, params)| {
@@ -249,6 +256,7 @@ impl Connection {
             live: Liveness::new(&config.timeouts),
             owner_read: false,
             keeping: false,
+            copy_small: false,
             config,
         }
     }
@@ -440,7 +448,12 @@ impl Connection {
     /// [`MAX_PIN_RATIO`]th of it are copied out rather than keep it all allocated.
     fn read_buf_allocated(&mut self) {
         self.read_alloc = self.read_buf.capacity();
-        self.decoder.copy_below(self.read_alloc / MAX_PIN_RATIO);
+        let copy = self.copy_small || self.read_alloc > SHARED_READ_BUFFER;
+        self.decoder.copy_below(if copy {
+            self.read_alloc / MAX_PIN_RATIO
+        } else {
+            0
+        });
     }
 
     /// Reads more bytes into the read buffer.
@@ -460,9 +473,21 @@ impl Connection {
                 // Give back what a large message left.
                 self.read_buf = BytesMut::with_capacity(self.read_size);
                 self.read_buf_allocated();
-            } else if free < self.read_size {
-                self.read_buf.reserve(self.read_size);
-                self.read_buf_allocated();
+            } else {
+                // The common case: every message split off this buffer is gone, and it is
+                // reused from its start. Otherwise a message the application keeps still
+                // shares it: from now on, small messages are copied out.
+                if self.read_alloc != 0
+                    && !self.copy_small
+                    && !self.read_buf.try_reclaim(self.read_alloc)
+                {
+                    self.copy_small = true;
+                    self.read_buf_allocated();
+                }
+                if self.read_buf.capacity() < self.read_size {
+                    self.read_buf.reserve(self.read_size);
+                    self.read_buf_allocated();
+                }
             }
             0
         } else {
