@@ -107,9 +107,12 @@ pub struct Opened {
 ///
 /// `new` must be called within a Tokio runtime: the opening handshake runs in a task of its
 /// own. Everything after it is driven by whoever polls the readable, the writable or `closed`,
-/// with no task of its own, until a close starts (`close`, `cancel`, `abort`, the peer's Close,
-/// a failure, or the last handle dropped): from then on a task finishes the closing, so that it
-/// ends within `close_timeout` whoever polls, or nobody, and the socket is closed.
+/// in the caller's task (no wake-up of another task per message). A keeper task per
+/// connection steps in when nobody does: when the owner has not read for a second, it reads
+/// for it (pings answered, keepalive run, messages kept for the reader up to the read
+/// high-water mark); once a close starts (`close`, `cancel`, `abort`, the peer's Close, a
+/// failure, a keepalive timeout, or the last handle dropped), it finishes the closing, so that
+/// it ends within `close_timeout` whoever polls, or nobody, and the socket is closed.
 ///
 /// ```no_run
 /// use futures_util::{SinkExt, StreamExt};

@@ -13,8 +13,9 @@ use crate::{CloseInfo, Message, WebSocketError};
 /// The messages the peer sends, in order. Ends after a clean close; yields the
 /// `WebSocketError` once if the connection fails.
 ///
-/// While it is not polled, the socket is not read (backpressure): the peer's data waits in the
-/// kernel and then on the peer.
+/// While it is not polled, the connection reads for it only up to the read high-water mark
+/// (answering pings on the way): past that the socket is not read (backpressure), and the
+/// peer's data waits in the kernel and then on the peer.
 pub struct Readable {
     pub(crate) shared: Arc<Shared>,
     pub(crate) done: bool,

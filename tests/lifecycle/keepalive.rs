@@ -51,6 +51,7 @@ fn answer_pings(mut peer: MockPeer, delay: Duration) -> tokio::task::JoinHandle<
 }
 
 fn assert_detected_in(elapsed: Duration) {
+    println!("dead peer detected after {elapsed:?}");
     let (low, high) = (DETECTION.mul_f64(0.9), DETECTION.mul_f64(1.1));
     assert!(
         elapsed >= low && elapsed <= high,
@@ -254,4 +255,43 @@ async fn ping_resolves_with_the_round_trip_time_and_fails_when_the_connection_en
     // Nobody answers the Close either: the close timeout ends it, uncleanly.
     let error = within(pong).await.unwrap_err();
     assert_eq!(error.name(), "WebSocketError", "{error}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn keepalive_keeps_a_live_idle_peer_of_a_websocket_for_10_minutes() {
+    let (dispatcher, peer) = mock::socket(Mock::default());
+    let init = WebSocketInit {
+        dispatcher: Some(dispatcher),
+        ..WebSocketInit::default()
+    };
+    let ws = WebSocket::new("ws://mock/", init).unwrap();
+    let mut events = record(&ws, &["open", "error", "close"]);
+    assert_eq!(next_event(&mut events).await.event_type(), "open");
+    let answering = answer_pings(peer, Duration::from_millis(20));
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    assert!(
+        events.try_recv().is_err(),
+        "an event fired on a live idle connection"
+    );
+    assert_eq!(ws.ready_state(), WebSocket::OPEN);
+    assert_eq!(ws.latency(), Some(Duration::from_millis(20)));
+    ws.close(None, None).unwrap();
+    let (pings, _peer) = answering.await.unwrap();
+    assert!((28..=30).contains(&pings), "{pings} pings in 10 minutes");
+}
+
+#[tokio::test(start_paused = true)]
+async fn keepalive_keeps_a_live_idle_client_of_the_server_for_10_minutes() {
+    let mock = Mock {
+        peer_is_client: true,
+        ..Mock::default()
+    };
+    let (io, peer) = mock::pair(&mock);
+    let ws = accept_upgraded(io, None, &ServerOptions::default());
+    let answering = answer_pings(peer, Duration::from_millis(20));
+    let closed = tokio::time::timeout(Duration::from_secs(600), ws.closed()).await;
+    assert!(closed.is_err(), "the connection ended: {closed:?}");
+    ws.close(Default::default()).unwrap();
+    let (pings, _peer) = answering.await.unwrap();
+    assert!((28..=30).contains(&pings), "{pings} pings in 10 minutes");
 }
