@@ -26,9 +26,11 @@ pub(crate) enum Slot {
     /// closing nobody else drives (see `shared::keep`). Readiness of the socket and the timers
     /// wakes it only while it drives (see [`WakerHub::set_keeper_drives`]).
     Keeper = 4,
+    /// The task that finishes a connection every handle has dropped (see `shared::retire`).
+    Retired = 5,
 }
 
-const SLOTS: usize = 5;
+const SLOTS: usize = 6;
 
 /// One lock-free waker slot per party: registering the same waker again costs a comparison,
 /// not a lock.
@@ -36,7 +38,7 @@ const SLOTS: usize = 5;
 pub(crate) struct WakerHub {
     wakers: [AtomicWaker; SLOTS],
     /// A bit per slot that has ever been registered: a wake-up skips the parties that never
-    /// waited (most connections use two or three of the five). Bits are never cleared, so a
+    /// waited (most connections use two or three of the six). Bits are never cleared, so a
     /// registration can never be missed; but the keeper's, which says whether it drives
     /// (the keeper looks at the connection on its own clock when it does not).
     used: AtomicU8,

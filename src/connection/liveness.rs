@@ -90,9 +90,14 @@ struct PingRecord {
     waiter: Option<oneshot::Sender<Duration>>,
 }
 
-/// What an incomplete message looked like at the last check: data frames decoded so far and
-/// bytes buffered. The same mark twice means no progress.
-type Mark = (u64, usize);
+/// How far an incomplete message had come at the last check: payload bytes of data frames
+/// decoded so far plus bytes buffered.
+type Mark = u64;
+
+/// An incomplete message must grow by at least this much per `incomplete_message_timeout` to
+/// count as progressing (34 bytes a second at the default 30 s): a peer trickling a byte at a
+/// time cannot keep a partial message alive for ever.
+const MIN_PROGRESS: u64 = 1024;
 
 /// The liveness state of one connection.
 pub(crate) struct Liveness {
@@ -109,6 +114,8 @@ pub(crate) struct Liveness {
     quiet_since: Instant,
     /// The keepalive ping awaiting a sign of life, sent at this time.
     keepalive_sent: Option<Instant>,
+    /// Bytes written to the socket when it was sent.
+    written_at_ping: u64,
     keepalive_count: u32,
     /// A data message went either way since the last check.
     active: bool,
@@ -132,6 +139,7 @@ impl Liveness {
             heard: !enabled,
             quiet_since: now,
             keepalive_sent: None,
+            written_at_ping: 0,
             keepalive_count: 0,
             active: !enabled,
             idle_since: now,
@@ -167,6 +175,15 @@ impl Connection {
         self.live.active = true;
     }
 
+    /// Reading waits for the reader (the keeper holds the peer back at the read high-water
+    /// mark): the quiet is ours, so neither keepalive nor the incomplete-message timeout may
+    /// blame the peer for it, and messages wait, so the connection is not idle.
+    pub(super) fn held_back(&mut self) {
+        self.live.heard = true;
+        self.live.active = true;
+        self.live.stall = None;
+    }
+
     /// The read path is about to wait: runs the timers if one is due (or was never armed, or
     /// a message became incomplete). Returns `true` when that changed something the caller
     /// must look at again (a ping queued, the connection failed or closing).
@@ -175,11 +192,12 @@ impl Connection {
         if !self.live.enabled || self.closing {
             return false;
         }
-        if let Some(timer) = &self.live.timer
-            && self.live.registered
-            && !timer.is_elapsed()
-            && !self.newly_incomplete()
-        {
+        let waiting = match &self.live.timer {
+            Some(timer) => self.live.registered && !timer.is_elapsed(),
+            // Nothing was due at the last run.
+            None => self.live.registered,
+        };
+        if waiting && !self.newly_incomplete() {
             return false;
         }
         self.run_timers()
@@ -207,6 +225,10 @@ impl Connection {
             let mut at = |when: Instant| due = Some(due.map_or(when, |d| d.min(when)));
             if let Some(keepalive) = timeouts.keepalive {
                 if let Some(sent) = self.live.keepalive_sent {
+                    // The peer reading what we send (while our ping waits behind it) is alive.
+                    if self.written > self.live.written_at_ping {
+                        self.live.heard = true;
+                    }
                     if self.live.heard {
                         self.live.keepalive_sent = None;
                     } else if now >= sent + keepalive.timeout {
@@ -245,10 +267,10 @@ impl Connection {
             }
             if let Some(limit) = timeouts.incomplete_message {
                 let incomplete = !self.read_buf.is_empty() || self.decoder.in_message();
-                let mark = (self.decoder.data_frames(), self.read_buf.len());
+                let mark = self.decoder.data_bytes() + self.read_buf.len() as u64;
                 match self.live.stall {
                     _ if !incomplete => self.live.stall = None,
-                    Some((seen, since)) if seen == mark => {
+                    Some((seen, since)) if mark < seen + MIN_PROGRESS => {
                         if now >= since + limit {
                             self.fail_protocol(ProtocolError::IncompleteMessageTimeout);
                             return true;
@@ -262,6 +284,9 @@ impl Connection {
                 }
             }
             let Some(due) = due else {
+                // Nothing is due until a message becomes incomplete (`newly_incomplete`).
+                self.live.timer = None;
+                self.live.registered = true;
                 return acted;
             };
             if self.arm(due) {
@@ -311,9 +336,10 @@ impl Connection {
     fn send_keepalive_ping(&mut self, now: Instant) {
         self.live.keepalive_count = self.live.keepalive_count.wrapping_add(1);
         let payload = self.live.keepalive_count.to_be_bytes();
-        // A write buffer at its high-water mark cannot take the ping; the peer then has until
-        // the timeout to send anything at all.
-        let _ = self.ping(&payload, None);
+        // Past the write high-water mark too (one 10-byte frame per interval): a peer that
+        // reads slowly still gets it, and reading what we sent counts as a sign of life.
+        self.queue_ping(&payload, None);
+        self.live.written_at_ping = self.written;
         self.live.keepalive_sent = Some(now);
         self.live.heard = false;
     }
@@ -380,7 +406,10 @@ impl Connection {
     /// A [`Pong`](crate::Pong) future awaits its pong: the keeper reads for it, whether the
     /// owner reads or not, so that the round trip is timed when the pong arrives.
     pub(crate) fn awaits_pong(&self) -> bool {
-        self.live.pings.iter().any(|ping| ping.waiter.is_some())
+        self.live
+            .pings
+            .iter()
+            .any(|ping| ping.waiter.as_ref().is_some_and(|w| !w.is_closed()))
     }
 
     /// No ping awaits its pong (a pong then needs no look-up).

@@ -295,6 +295,10 @@ impl Connection {
             self.keeping = true;
             let incoming = self.poll_incoming();
             self.keeping = false;
+            if incoming.is_pending() && self.closing {
+                // A close started on the way (an idle timeout): the caller drives it.
+                return Poll::Ready(());
+            }
             match ready!(incoming) {
                 Some(message) => {
                     self.inbound_bytes += message.len();
@@ -379,8 +383,10 @@ impl Connection {
                 let _ = self.poll_send();
             }
             if self.keeping && self.read_ahead_full() {
-                // The peer waits for the reader; the timers still run.
-                if self.poll_timers() {
+                // The peer waits for the reader; the timers still run, knowing that the quiet
+                // is ours, and so does the close timeout.
+                self.held_back();
+                if self.closing && self.poll_deadline() || self.poll_timers() {
                     continue;
                 }
                 return Poll::Pending;
@@ -481,8 +487,9 @@ impl Connection {
                     && !self.copy_small
                     && !self.read_buf.try_reclaim(self.read_alloc)
                 {
+                    // (The allocation is the same: only the policy changes.)
                     self.copy_small = true;
-                    self.read_buf_allocated();
+                    self.decoder.copy_below(self.read_alloc / MAX_PIN_RATIO);
                 }
                 if self.read_buf.capacity() < self.read_size {
                     self.read_buf.reserve(self.read_size);

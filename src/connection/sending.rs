@@ -97,11 +97,17 @@ impl Connection {
                 return Err(SendError::Full);
             }
         }
+        self.queue_ping(payload, waiter);
+        Ok(())
+    }
+
+    /// Queues a ping whatever is queued (the keepalive's, one per interval), remembering it
+    /// for its round trip, and writes what the socket takes.
+    pub(super) fn queue_ping(&mut self, payload: &[u8], waiter: Option<oneshot::Sender<Duration>>) {
         let frame = Frame::new(OpCode::Ping, Bytes::copy_from_slice(payload));
         self.encoder.encode(&frame, &mut self.write_buf);
         self.record_ping(payload, waiter);
         let _ = self.poll_send();
-        Ok(())
     }
 
     /// Writes everything queued and flushes the socket. Fails once the peer's Close arrived

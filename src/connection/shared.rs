@@ -257,7 +257,8 @@ async fn keep(shared: Weak<Shared>) {
             shared.hub.set_keeper_drives(true);
             let had_read_ahead = connection.has_read_ahead();
             let kept = connection.poll_keep();
-            if !had_read_ahead && connection.has_read_ahead() {
+            if kept.is_ready() || !had_read_ahead && connection.has_read_ahead() {
+                // Messages for the reader, or the end of them (a Close, a failure).
                 shared.hub.wake_slot(Slot::Read);
             }
             if kept.is_pending() {
@@ -280,12 +281,11 @@ fn retire(mut connection: Box<Connection>, hub: &Arc<WakerHub>, runtime: Option<
     }
     match runtime {
         Some(runtime) => {
-            hub.set_keeper_drives(true);
             let hub = hub.clone();
             // On a runtime that has shut down, the task is dropped at once, with the socket.
             runtime.spawn(async move {
                 poll_fn(|cx| {
-                    hub.register(Slot::Keeper, cx.waker());
+                    hub.register(Slot::Retired, cx.waker());
                     connection.poll_closed().map(drop)
                 })
                 .await;
@@ -302,6 +302,8 @@ impl Drop for Shared {
     /// background, and the opening handshake is cancelled.
     fn drop(&mut self) {
         self.abort.cancel();
+        // The keeper holds the connection weakly: woken, it finds it gone and ends.
+        self.hub.wake_slot(Slot::Keeper);
         let state = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
         if let Phase::Open(connection) = std::mem::replace(&mut state.phase, Phase::Connecting) {
             retire(connection, &self.hub, self.runtime().as_ref());

@@ -22,8 +22,8 @@ pub struct MessageDecoder {
     /// permessage-deflate, when negotiated.
     #[cfg(feature = "deflate")]
     inflate: Option<Box<Inflate>>,
-    /// Data frames (Text, Binary, Continuation) decoded so far.
-    data_frames: u64,
+    /// Payload bytes of data frames (Text, Binary, Continuation) decoded so far.
+    data_bytes: u64,
 }
 
 /// The receiving side of permessage-deflate: the inflater and the message being inflated.
@@ -53,7 +53,7 @@ impl MessageDecoder {
             early: None,
             #[cfg(feature = "deflate")]
             inflate: None,
-            data_frames: 0,
+            data_bytes: 0,
         }
     }
 
@@ -78,7 +78,9 @@ impl MessageDecoder {
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Incoming>, ProtocolError> {
         while let Some(frame) = self.frames.decode(buf)? {
             let checked = self.early.take();
-            self.data_frames += u64::from(!frame.opcode.is_control());
+            if !frame.opcode.is_control() {
+                self.data_bytes += frame.payload.len() as u64;
+            }
             #[cfg(feature = "deflate")]
             let frame = match &mut self.inflate {
                 Some(inflate) => {
@@ -123,10 +125,10 @@ impl MessageDecoder {
         self.assembler.buffered()
     }
 
-    /// Data frames (Text, Binary, Continuation) decoded so far: a count that stands still
-    /// while a message makes no progress.
-    pub fn data_frames(&self) -> u64 {
-        self.data_frames
+    /// Payload bytes of data frames (Text, Binary, Continuation) decoded so far: a count that
+    /// stands still while a message makes no progress.
+    pub fn data_bytes(&self) -> u64 {
+        self.data_bytes
     }
 
     /// How many more bytes the frame still arriving needs, beyond the `buffered` bytes of the

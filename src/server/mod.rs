@@ -52,14 +52,17 @@ pub struct ServerOptions {
     /// and 20 s, see [`Keepalive`]); `None` turns it off.
     pub keepalive: Option<Keepalive>,
     /// Closes a connection (1001, "idle timeout") when no message has gone either way for
-    /// this long; pings and pongs do not count. Default `None`: keepalive already ends
+    /// this long (checked lazily: the close comes between once and twice this long after the
+    /// last message); pings and pongs do not count, messages waiting for the reader do. Default `None`: keepalive already ends
     /// connections to peers that are gone; set this to bound how long live but idle clients
     /// hold a connection.
     pub idle_timeout: Option<Duration>,
     /// Fails a connection (1008) when a message it has started (a fragment, or part of a
     /// frame) makes no progress for this long, so that a client cannot make the server hold
     /// a partial message (up to the message size limit) for as long as it stays connected.
-    /// Default 30 s; `None` turns it off.
+    /// Progress is at least 1 KiB more of the message per period (34 bytes a second at the
+    /// default), so a client trickling bytes does not count; a reader that holds the client
+    /// back does not fail it. Default 30 s; `None` turns it off.
     pub incomplete_message_timeout: Option<Duration>,
     /// ([`accept_h2`]) How many WebSockets one HTTP/2 connection may carry at once (default
     /// 256).

@@ -295,3 +295,80 @@ async fn keepalive_keeps_a_live_idle_client_of_the_server_for_10_minutes() {
     let (pings, _peer) = answering.await.unwrap();
     assert!((28..=30).contains(&pings), "{pings} pings in 10 minutes");
 }
+
+#[tokio::test(start_paused = true)]
+async fn dropping_every_handle_ends_the_keeper_task() {
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let (ws, peer) = open_stream(Mock::default(), Some(Keepalive::default())).await;
+    let opened = ws.opened().await.unwrap();
+    let mut readable = opened.readable;
+    // The owner waits in `next` on a quiet connection, then goes away: the keeper drives.
+    let reader = tokio::spawn(async move {
+        let _ = readable.next().await;
+    });
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    reader.abort();
+    let _ = reader.await;
+    drop((ws, opened.writable));
+    // The peer stays silent: the close timeout ends the connection, and every task of it.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert!(peer.dropped());
+    assert_eq!(
+        metrics.num_alive_tasks(),
+        0,
+        "a task of the connection lives on"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn keepalive_does_not_blame_a_peer_held_back_by_a_reader_that_reads_nothing() {
+    let (ws, mut peer) = open_stream(Mock::default(), Some(Keepalive::default())).await;
+    let mut readable = ws.opened().await.unwrap().readable;
+    // 40 messages of 4 KiB: more than the read high-water mark (64 KiB); nothing afterwards.
+    for _ in 0..40 {
+        peer.send(Frame::new(OpCode::Binary, vec![0u8; 4096]));
+    }
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    // Not failed: every message is still there for the reader.
+    for _ in 0..40 {
+        let message = within(readable.next()).await.unwrap().unwrap();
+        assert_eq!(message.len(), 4096);
+    }
+    ws.close(Default::default()).unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn keepalive_pings_a_peer_that_reads_slowly_past_the_write_high_water_mark() {
+    let (ws, peer) = open_stream(
+        Mock {
+            capacity: 0,
+            ..Mock::default()
+        },
+        Some(Keepalive::default()),
+    )
+    .await;
+    let mut writable = ws.opened().await.unwrap().writable;
+    // Our writes fill the write buffer: the peer reads nothing for 25 s.
+    let writer = tokio::spawn(async move {
+        loop {
+            let sent = futures_util::SinkExt::send(
+                &mut writable,
+                whatwg_websocket::Message::binary(vec![0u8; 8192]),
+            )
+            .await;
+            if sent.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    tokio::time::sleep(Duration::from_secs(25)).await;
+    // Then it reads (slowly), answers pings, and sends nothing else.
+    peer.set_capacity(1 << 20);
+    let answering = answer_pings(peer, Duration::ZERO);
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    assert!(!writer.is_finished(), "the connection failed");
+    ws.close(Default::default()).unwrap();
+    writer.abort();
+    answering.abort();
+}

@@ -103,7 +103,9 @@ async fn a_message_that_progresses_slowly_is_not_failed() {
         };
         sender.send(Frame {
             opcode,
-            ..fragment("slow ")
+            // 2 KiB per 20 s: progress (at least 1 KiB per timeout, 34 bytes a second).
+            payload: vec![b's'; 2048].into(),
+            ..fragment("")
         });
         tokio::time::sleep(Duration::from_secs(20)).await;
     }
@@ -112,7 +114,7 @@ async fn a_message_that_progresses_slowly_is_not_failed() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(message.len(), 6 * 5 + 3);
+    assert_eq!(message.len(), 6 * 2048 + 3);
     ws.close(Default::default()).unwrap();
     // The Close the client gets is ours (empty), not a 1008.
     assert_eq!(client.await.unwrap().0, None);
@@ -135,4 +137,33 @@ async fn idle_timeout_closes_a_live_connection_without_messages_with_1001() {
     assert_eq!(info.close_code, Some(1001));
     let after = at - start;
     assert!(after >= idle && after <= 2 * idle, "closed after {after:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_frame_trickled_a_byte_at_a_time_fails_the_server_connection_with_1008() {
+    let (ws, peer) = server(&ServerOptions {
+        keepalive: None,
+        ..ServerOptions::default()
+    });
+    // A masked binary frame announcing 1000 bytes; then a byte every 20 s.
+    peer.send_raw(&[0x82, 0xFE, 0x03, 0xE8, 1, 2, 3, 4]);
+    let start = Instant::now();
+    let trickle = {
+        let sender = peer.sender();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(20)).await;
+                sender.send_raw(&[0]);
+            }
+        })
+    };
+    let client = tokio::spawn(client_until_close(peer));
+    let error = tokio::time::timeout(Duration::from_secs(120), ws.closed())
+        .await
+        .expect("still open after 2 minutes of trickling")
+        .unwrap_err();
+    let (code, _, at) = client.await.unwrap();
+    trickle.abort();
+    assert_eq!(code, Some(1008), "{error}");
+    assert!(at - start <= Duration::from_secs(61), "{:?}", at - start);
 }

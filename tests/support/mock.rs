@@ -229,8 +229,13 @@ impl PeerSender {
     pub fn send(&self, frame: Frame) {
         let mut out = BytesMut::new();
         FrameEncoder::new(self.role).encode(&frame, &mut out);
+        self.send_raw(&out);
+    }
+
+    /// Sends raw bytes to us.
+    pub fn send_raw(&self, bytes: &[u8]) {
         let mut link = lock(&self.link);
-        link.inbound.extend(&out[..]);
+        link.inbound.extend(bytes);
         wake(&mut link.reader);
     }
 }
