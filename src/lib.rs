@@ -24,7 +24,8 @@ pub use error::{Error, Failure, WebSocketError};
 pub use proto::{CloseCode, CloseFrame, Limits, Message, ProtocolError, Utf8Bytes};
 pub use server::{H2Connection, ServerOptions, accept, accept_h2, accept_upgraded};
 pub use stream::{
-    DEFAULT_HIGH_WATER_MARK, Opened, Pong, Readable, StreamOptions, WebSocketStream, Writable,
+    DEFAULT_HIGH_WATER_MARK, DEFAULT_READ_AHEAD_AFTER, Opened, Pong, Readable, StreamOptions,
+    WebSocketStream, Writable,
 };
 pub use tokio_util::sync::CancellationToken;
 pub use websocket::{

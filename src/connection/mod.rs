@@ -89,6 +89,9 @@ pub(crate) struct Config {
     pub(crate) deflate: Option<DeflateOptions>,
     /// Keepalive, and the idle and incomplete-message timeouts.
     pub(crate) timeouts: Timeouts,
+    /// (Stream face) How long the owner may go without reading before the keeper reads for
+    /// it.
+    pub(crate) read_ahead_after: Duration,
 }
 
 impl Config {

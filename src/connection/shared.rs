@@ -182,7 +182,7 @@ impl Shared {
             return;
         }
         if let Some(runtime) = self.runtime() {
-            runtime.spawn(keep(self.me.clone()));
+            runtime.spawn(keep(self.me.clone(), self.config.read_ahead_after));
         } else {
             // Outside a runtime: the next `closing_started` within one tries again.
             self.keeper.store(false, Ordering::Release);
@@ -199,21 +199,21 @@ impl Shared {
     }
 }
 
-/// How often the keeper looks whether the owner still reads, while it does. An owner that
-/// stopped reading (busy elsewhere, or only writing) has its peer's pings answered within
-/// about this long, and its keepalive run: the keeper then reads for it (up to the read
-/// high-water mark) until it reads again.
-pub(crate) const OWNER_CHECK: Duration = Duration::from_secs(1);
+/// The default of `read_ahead_after` (`StreamOptions`, `ServerOptions`): how long an owner may
+/// go without reading before the keeper reads for it, and how often the keeper looks while the
+/// owner reads. A second answers the pings of peers with timeouts of a few seconds and up
+/// (Python `websockets` waits 20 s) for one timer wake-up a second per connection that reads.
+pub const DEFAULT_READ_AHEAD_AFTER: Duration = Duration::from_secs(1);
 
 /// The keeper task of a stream face's connection. While the owner reads, it looks once per
-/// [`OWNER_CHECK`] whether it still does, and costs nothing per message. While the owner
+/// `after` whether it still does, and costs nothing per message. While the owner
 /// does not, it reads: control frames are answered and the timers run, messages wait for the
 /// reader. Once closing has started, it drives the close to its outcome (bounded by the close
 /// timeout), then wakes every face so that each sees the end.
-async fn keep(shared: Weak<Shared>) {
-    // The owner has a first OWNER_CHECK to start reading (what arrives meanwhile, a Close
+async fn keep(shared: Weak<Shared>, after: Duration) {
+    // The owner has a first `after` to start reading (what arrives meanwhile, a Close
     // included, is its to see first).
-    let mut check = Box::pin(tokio::time::sleep(OWNER_CHECK));
+    let mut check = Box::pin(tokio::time::sleep(after));
     let mut started = false;
     poll_fn(|cx| {
         let Some(shared) = shared.upgrade() else {
@@ -246,9 +246,7 @@ async fn keep(shared: Weak<Shared>) {
             if connection.take_owner_read() && !connection.awaits_pong() {
                 // The owner reads: step back, and look again later.
                 shared.hub.set_keeper_drives(false);
-                check
-                    .as_mut()
-                    .reset(tokio::time::Instant::now() + OWNER_CHECK);
+                check.as_mut().reset(tokio::time::Instant::now() + after);
                 if check.as_mut().poll(cx).is_pending() {
                     return Poll::Pending;
                 }

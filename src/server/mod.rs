@@ -64,6 +64,10 @@ pub struct ServerOptions {
     /// default), so a client trickling bytes does not count; a reader that holds the client
     /// back does not fail it. Default 30 s; `None` turns it off.
     pub incomplete_message_timeout: Option<Duration>,
+    /// How long the owner may go without reading (the readable or `closed`) before the
+    /// connection reads for it: pings answered, keepalive run, messages kept for the reader up
+    /// to `read_high_water_mark` (default 1 s).
+    pub read_ahead_after: Duration,
     /// ([`accept_h2`]) How many WebSockets one HTTP/2 connection may carry at once (default
     /// 256).
     pub h2_max_concurrent_streams: u32,
@@ -89,6 +93,7 @@ impl Default for ServerOptions {
             keepalive: Some(Keepalive::default()),
             idle_timeout: None,
             incomplete_message_timeout: Some(DEFAULT_INCOMPLETE_MESSAGE_TIMEOUT),
+            read_ahead_after: crate::stream::DEFAULT_READ_AHEAD_AFTER,
             h2_max_concurrent_streams: 256,
             h2_stream_window: 256 * 1024,
             h2_connection_window: 16 * 1024 * 1024,
@@ -205,6 +210,7 @@ fn server_config(options: &ServerOptions) -> Config {
             idle: options.idle_timeout,
             incomplete_message: options.incomplete_message_timeout,
         },
+        read_ahead_after: options.read_ahead_after,
     }
 }
 

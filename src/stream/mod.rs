@@ -13,6 +13,7 @@ use http::HeaderMap;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
+pub use crate::connection::shared::DEFAULT_READ_AHEAD_AFTER;
 use crate::connection::shared::{Driver, Phase, Shared};
 pub use pong::Pong;
 pub use readable::Readable;
@@ -59,6 +60,10 @@ pub struct StreamOptions {
     /// Pings a quiet peer and fails the connection when nothing comes back (default 20 s and
     /// 20 s, see [`Keepalive`]); `None` turns it off.
     pub keepalive: Option<Keepalive>,
+    /// How long the owner may go without reading (the readable or `closed`) before the
+    /// connection reads for it: pings answered, keepalive run, messages kept for the reader up
+    /// to `read_high_water_mark` (default 1 s, [`DEFAULT_READ_AHEAD_AFTER`]).
+    pub read_ahead_after: Duration,
 }
 
 impl Default for StreamOptions {
@@ -74,6 +79,7 @@ impl Default for StreamOptions {
             write_high_water_mark: DEFAULT_HIGH_WATER_MARK,
             deflate: default_deflate(),
             keepalive: Some(Keepalive::default()),
+            read_ahead_after: DEFAULT_READ_AHEAD_AFTER,
         }
     }
 }
@@ -156,6 +162,7 @@ impl WebSocketStream {
                 keepalive: options.keepalive,
                 ..Timeouts::default()
             },
+            read_ahead_after: options.read_ahead_after,
         };
         let abort = options
             .signal

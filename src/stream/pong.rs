@@ -21,7 +21,7 @@ use crate::{Error, WebSocketError};
 /// when 32 later pings were sent before the pong came.
 ///
 /// The pong is read by whoever reads: the readable, `closed`, or (when the owner reads
-/// nothing) the connection's keeper, within about a second.
+/// nothing) the connection's keeper, at once while this future waits.
 ///
 /// ```no_run
 /// # async fn run(ws: whatwg_websocket::WebSocketStream) -> Result<(), whatwg_websocket::Error> {

@@ -284,6 +284,8 @@ impl WebSocket {
                 keepalive: init.keepalive,
                 ..Timeouts::default()
             },
+            // Unused: the event loop always reads.
+            read_ahead_after: crate::stream::DEFAULT_READ_AHEAD_AFTER,
         };
         let offer = config.extensions_offer();
         let abort = CancellationToken::new();

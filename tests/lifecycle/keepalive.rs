@@ -372,3 +372,29 @@ async fn keepalive_pings_a_peer_that_reads_slowly_past_the_write_high_water_mark
     writer.abort();
     answering.abort();
 }
+
+#[tokio::test(start_paused = true)]
+async fn read_ahead_after_sets_how_soon_the_pings_of_an_unread_stream_are_answered() {
+    for after in [Duration::from_secs(1), Duration::from_secs(5)] {
+        let (dispatcher, mut peer) = mock::socket(Mock::default());
+        let options = StreamOptions {
+            dispatcher: Some(dispatcher),
+            keepalive: None,
+            read_ahead_after: after,
+            ..StreamOptions::default()
+        };
+        let ws = WebSocketStream::new("ws://mock/", options).unwrap();
+        let _opened = within(ws.opened()).await.unwrap();
+        let start = Instant::now();
+        peer.send(Frame::new(OpCode::Ping, &b"now"[..]));
+        assert!(matches!(
+            within(peer.receive()).await,
+            Some(Incoming::Pong(_))
+        ));
+        let answered = start.elapsed();
+        assert!(
+            answered <= after && answered >= after.mul_f64(0.9),
+            "answered after {answered:?} with read_ahead_after {after:?}"
+        );
+    }
+}
