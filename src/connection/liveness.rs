@@ -149,11 +149,6 @@ impl Liveness {
         }
     }
 
-    /// The last round-trip time measured (by a ping of the user's or of the keepalive).
-    pub(crate) fn latency(&self) -> Option<Duration> {
-        self.latency
-    }
-
     /// Forgets every ping awaiting its pong (their futures fail): the connection has ended.
     pub(crate) fn clear(&mut self) {
         self.pings = VecDeque::new();
@@ -420,6 +415,6 @@ impl Connection {
 
     /// The last round-trip time measured.
     pub(crate) fn latency(&self) -> Option<Duration> {
-        self.live.latency()
+        self.live.latency
     }
 }

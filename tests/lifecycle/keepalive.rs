@@ -30,6 +30,24 @@ async fn open_stream(mock: Mock, keepalive: Option<Keepalive>) -> (WebSocketStre
     (ws, peer)
 }
 
+/// An open `WebSocket` over the mock socket, recording its open, error and close events
+/// (open already seen).
+async fn open_websocket() -> (
+    WebSocket,
+    tokio::sync::mpsc::UnboundedReceiver<whatwg_websocket::Event>,
+    MockPeer,
+) {
+    let (dispatcher, peer) = mock::socket(Mock::default());
+    let init = WebSocketInit {
+        dispatcher: Some(dispatcher),
+        ..WebSocketInit::default()
+    };
+    let ws = WebSocket::new("ws://mock/", init).unwrap();
+    let mut events = record(&ws, &["open", "error", "close"]);
+    assert_eq!(next_event(&mut events).await.event_type(), "open");
+    (ws, events, peer)
+}
+
 /// Answers every ping with a pong after `delay`, and counts the pings.
 fn answer_pings(mut peer: MockPeer, delay: Duration) -> tokio::task::JoinHandle<(usize, MockPeer)> {
     tokio::spawn(async move {
@@ -99,14 +117,7 @@ async fn keepalive_closes_the_socket_of_a_silent_peer_while_the_owner_polls_noth
 
 #[tokio::test(start_paused = true)]
 async fn keepalive_fails_a_websocket_with_error_then_close_1006_at_interval_plus_timeout() {
-    let (dispatcher, _peer) = mock::socket(Mock::default());
-    let init = WebSocketInit {
-        dispatcher: Some(dispatcher),
-        ..WebSocketInit::default()
-    };
-    let ws = WebSocket::new("ws://mock/", init).unwrap();
-    let mut events = record(&ws, &["open", "error", "close"]);
-    assert_eq!(next_event(&mut events).await.event_type(), "open");
+    let (_ws, mut events, _peer) = open_websocket().await;
     let start = Instant::now();
     let error = events.recv().await.expect("an event");
     assert_eq!(error.event_type(), "error");
@@ -259,14 +270,7 @@ async fn ping_resolves_with_the_round_trip_time_and_fails_when_the_connection_en
 
 #[tokio::test(start_paused = true)]
 async fn keepalive_keeps_a_live_idle_peer_of_a_websocket_for_10_minutes() {
-    let (dispatcher, peer) = mock::socket(Mock::default());
-    let init = WebSocketInit {
-        dispatcher: Some(dispatcher),
-        ..WebSocketInit::default()
-    };
-    let ws = WebSocket::new("ws://mock/", init).unwrap();
-    let mut events = record(&ws, &["open", "error", "close"]);
-    assert_eq!(next_event(&mut events).await.event_type(), "open");
+    let (ws, mut events, peer) = open_websocket().await;
     let answering = answer_pings(peer, Duration::from_millis(20));
     tokio::time::sleep(Duration::from_secs(600)).await;
     assert!(
